@@ -1,0 +1,42 @@
+# Two commands users need: `make demo` and `make test`. Both create what they need.
+# Two virtual environments, because litellm[proxy] and mitmproxy cannot share one (docs/environment.md):
+#   .venv       the project, the engine, the LiteLLM proxy host, test and load tools
+#   .venv-mitm  mitmproxy 11.0.2 and the project core, for the egress addon host
+PYTHON ?= python3
+VENV := .venv
+MITM_VENV := .venv-mitm
+PIP_FLAGS := --quiet --disable-pip-version-check --no-input
+PYTEST_ARGS ?=
+
+.PHONY: demo test test-fast venvs clean bench
+
+$(VENV)/.stamp: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install $(PIP_FLAGS) --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
+	$(VENV)/bin/pip install $(PIP_FLAGS) -e '.[test,load,litellm]' 2>&1 | grep -v "^WARNING: Location" || true
+	$(VENV)/bin/python -c "import mock_akto, harness, reference_impl, litellm, locust" 
+	touch $@
+
+$(MITM_VENV)/.stamp: pyproject.toml
+	$(PYTHON) -m venv $(MITM_VENV)
+	$(MITM_VENV)/bin/pip install $(PIP_FLAGS) --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
+	$(MITM_VENV)/bin/pip install $(PIP_FLAGS) -e '.[mitm]' 'pytest>=8' 'pytest-timeout>=2.3' 2>&1 | grep -v "^WARNING: Location" || true
+	$(MITM_VENV)/bin/python -c "import mitmproxy, reference_impl"
+	touch $@
+
+venvs: $(VENV)/.stamp $(MITM_VENV)/.stamp
+
+## make demo: start the fake engine (and the connectors) on loopback and show a short tour of verdicts and faults.
+demo: venvs
+	$(VENV)/bin/python -m harness.demo
+
+## make test: every test, over real sockets on loopback. Parallel (xdist), each test with a deadline.
+test: venvs
+	$(MITM_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/mitm_unit $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest -q -n 2 --dist loadgroup $(PYTEST_ARGS)
+
+bench: venvs
+	$(VENV)/bin/python -m bench
+
+clean:
+	rm -rf $(VENV) $(MITM_VENV) reports .pytest_cache

@@ -1,0 +1,98 @@
+"""One request/answer exchange on the wire: what faults act on.
+
+The engine computes the normal :class:`Answer` first (policies, journal), then hands the
+:class:`Exchange` to the matching fault, if any, which decides how (or whether) that answer reaches the
+client. Without a fault the engine calls :meth:`Exchange.deliver` itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable, MutableMapping
+
+import orjson
+
+from .protocol import RawSocket
+
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+
+JSON_TYPE = "application/json"
+
+
+@dataclass
+class Answer:
+    """An HTTP answer before it is sent. ``json`` keeps the object so schema faults can bend it."""
+
+    status: int = 200
+    body: bytes = b""
+    content_type: str = JSON_TYPE
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    json: Any = None
+
+    @classmethod
+    def of_json(cls, obj: Any, status: int = 200) -> "Answer":
+        return cls(status=status, body=orjson.dumps(obj), json=obj)
+
+    def raw_head(self, content_length: int | None = None) -> bytes:
+        """The status line and headers as bytes, for faults that write to the socket themselves."""
+        length = len(self.body) if content_length is None else content_length
+        lines = [f"HTTP/1.1 {self.status} {_REASONS.get(self.status, 'Status')}", f"content-type: {self.content_type}",
+                 f"content-length: {length}"]
+        lines += [f"{name}: {value}" for name, value in self.headers]
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+@dataclass
+class Exchange:
+    """The live exchange: ASGI channels, the computed answer and the raw socket."""
+
+    scope: MutableMapping[str, Any]
+    receive: Receive
+    send: Send
+    answer: Answer
+
+    @property
+    def raw(self) -> RawSocket:
+        return RawSocket(self.scope, self.receive)
+
+    async def deliver(self, answer: Answer | None = None) -> None:
+        """Send ``answer`` (default: the computed one) as one ASGI response."""
+        answer = answer or self.answer
+        headers = [(b"content-type", answer.content_type.encode("latin-1")),
+                   (b"content-length", str(len(answer.body)).encode())]
+        headers += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in answer.headers]
+        await self.send({"type": "http.response.start", "status": answer.status, "headers": headers})
+        await self.send({"type": "http.response.body", "body": answer.body})
+
+    async def deliver_in_chunks(self, chunks: int, total_seconds: float, answer: Answer | None = None) -> None:
+        """Send the answer's body in ``chunks`` pieces spread over ``total_seconds`` (a trickle)."""
+        answer = answer or self.answer
+        body = answer.body
+        chunks = max(1, min(chunks, len(body) or 1))
+        size = -(-len(body) // chunks)
+        pause = total_seconds / chunks
+        headers = [(b"content-type", answer.content_type.encode("latin-1")),
+                   (b"content-length", str(len(body)).encode())]
+        await self.send({"type": "http.response.start", "status": answer.status, "headers": headers})
+        for index in range(chunks):
+            await asyncio.sleep(pause)
+            piece = body[index * size:(index + 1) * size]
+            await self.send({"type": "http.response.body", "body": piece, "more_body": index < chunks - 1})
+
+    async def wait_disconnect(self, max_seconds: float) -> None:
+        """Hold the request open until the client gives up or ``max_seconds`` pass (then close)."""
+        try:
+            async with asyncio.timeout(max_seconds):
+                while (await self.receive())["type"] != "http.disconnect":
+                    pass
+        except TimeoutError:
+            raw = self.raw
+            raw.close()
+            await raw.wait_closed()
+
+
+_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+            413: "Payload Too Large", 422: "Unprocessable Entity", 429: "Too Many Requests",
+            500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}

@@ -1,0 +1,97 @@
+"""The one HTTP client every reference connector uses to talk to the Akto engine.
+
+Why it exists: the three connectors must agree on what a failure is. Here the whole call (connect, send,
+headers, a trickling body) runs under one total deadline, and every exception is mapped by type to an
+:class:`EngineFailure` kind: no bare ``except Exception``, no timeout class that slips past the fail mode.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Mapping
+
+import httpx
+
+from mock_akto.wire import HTTP_PROXY_PATH, VALIDATE_REQUEST_PATH, VALIDATE_RESPONSE_PATH, Direction, Envelope, Verdict
+
+from .background import BackgroundTasks
+from .failmode import EngineFailure, FailureKind
+from .settings import EngineSettings
+from .verdict import parse_json_body, verdict_from_http_proxy, verdict_from_result
+
+log = logging.getLogger("akto.connector")
+
+
+class EngineClient:
+    """Async client for ``/api/http-proxy`` and ``/api/validate/*`` with a total deadline per call."""
+
+    def __init__(self, settings: EngineSettings, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.settings = settings
+        self.background = BackgroundTasks(settings.max_background_tasks)
+        # httpx's own timeout is a backstop per phase; the real bound is the asyncio deadline in _post.
+        self._http = httpx.AsyncClient(
+            base_url=settings.akto_base_url,
+            timeout=httpx.Timeout(settings.guardrail_timeout),
+            limits=httpx.Limits(
+                max_connections=settings.max_connections,
+                max_keepalive_connections=settings.max_keepalive_connections,
+            ),
+            headers={"content-type": "application/json", **settings.auth_headers},
+            verify=settings.verify,
+            transport=transport,
+            trust_env=False,
+        )
+
+    async def aclose(self) -> None:
+        await self.background.drain(timeout=self.settings.guardrail_timeout)
+        await self._http.aclose()
+
+    def query(self, **flags: bool) -> dict[str, str]:
+        """Query flags as the wire wants them (``true`` only), plus ``akto_connector`` when configured."""
+        params = {name: "true" for name, on in flags.items() if on}
+        if self.settings.connector:
+            params["akto_connector"] = self.settings.connector
+        return params
+
+    async def check(self, envelope: Envelope, *, direction: Direction = "request", ingest: bool = False) -> Verdict:
+        """Ask ``/api/http-proxy`` for a verdict on one direction (optionally recording it too)."""
+        flags = {"guardrails": direction == "request", "response_guardrails": direction == "response"}
+        body = await self._post(HTTP_PROXY_PATH, envelope, self.query(**flags, ingest_data=ingest))
+        return verdict_from_http_proxy(body, direction)
+
+    async def validate(self, envelope: Envelope, *, direction: Direction = "request") -> Verdict:
+        """Ask the guardrails-service routes (``/api/validate/*``), which answer the bare verdict."""
+        path = VALIDATE_REQUEST_PATH if direction == "request" else VALIDATE_RESPONSE_PATH
+        return verdict_from_result(await self._post(path, envelope, {}), "request")
+
+    async def ingest(self, envelope: Envelope, **flags: bool) -> None:
+        """Record traffic (``ingest_data=true`` plus any extra flags); the answer is only checked for errors."""
+        await self._post(HTTP_PROXY_PATH, envelope, self.query(ingest_data=True, **flags))
+
+    def ingest_in_background(self, envelope: Envelope, what: str = "ingest", **flags: bool) -> bool:
+        """Fire-and-forget :meth:`ingest`, bounded by ``max_background_tasks``."""
+        return self.background.spawn(self._ingest_logged(envelope, flags), what)
+
+    async def _ingest_logged(self, envelope: Envelope, flags: Mapping[str, bool]) -> None:
+        try:
+            await self.ingest(envelope, **flags)
+        except EngineFailure as failure:
+            log.warning("akto: ingest failed (%s): %s", failure.kind.value, failure)
+
+    async def _post(self, path: str, envelope: Envelope, params: Mapping[str, str]) -> Any:
+        content = envelope.model_dump_json().encode()
+        try:
+            async with asyncio.timeout(self.settings.guardrail_timeout):
+                response = await self._http.post(path, params=params, content=content)
+        except (TimeoutError, httpx.TimeoutException):
+            raise EngineFailure(
+                FailureKind.TIMEOUT, f"engine gave no answer within {self.settings.guardrail_timeout:g}s"
+            ) from None
+        except httpx.TransportError as exc:
+            raise EngineFailure(FailureKind.UNREACHABLE, f"engine unreachable: {type(exc).__name__}: {exc}") from None
+        if response.status_code in (401, 403):
+            raise EngineFailure(FailureKind.AUTH, f"engine refused credentials ({response.status_code})", status=response.status_code)
+        if not response.is_success:
+            raise EngineFailure(FailureKind.SERVER_ERROR, f"engine answered HTTP {response.status_code}", status=response.status_code)
+        return parse_json_body(response.content, response.headers.get("content-type"))
