@@ -35,6 +35,11 @@ class Answer:
     def of_json(cls, obj: Any, status: int = 200) -> "Answer":
         return cls(status=status, body=orjson.dumps(obj), json=obj)
 
+    def with_json(self, obj: Any) -> "Answer":
+        """The same answer (status, extra headers) carrying another JSON object: for schema faults."""
+        return Answer(status=self.status, body=orjson.dumps(obj), content_type=JSON_TYPE,
+                      headers=list(self.headers), json=obj)
+
     def raw_head(self, content_length: int | None = None) -> bytes:
         """The status line and headers as bytes, for faults that write to the socket themselves."""
         length = len(self.body) if content_length is None else content_length
@@ -75,6 +80,7 @@ class Exchange:
         pause = total_seconds / chunks
         headers = [(b"content-type", answer.content_type.encode("latin-1")),
                    (b"content-length", str(len(body)).encode())]
+        headers += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in answer.headers]
         await self.send({"type": "http.response.start", "status": answer.status, "headers": headers})
         for index in range(chunks):
             await asyncio.sleep(pause)

@@ -1,0 +1,362 @@
+"""The fault catalogue: one small model per fault, named as WireMock / Toxiproxy users know them.
+
+Each fault's fields are exactly its admin-API / YAML / CLI config, and its one method
+``async def apply(exchange)`` decides how (or whether) the engine's already computed answer reaches the
+client. Faults are real socket behaviour: resets are RSTs, empty replies are FINs, truncations promise a
+``content-length`` they do not keep. Delays ``await asyncio.sleep`` so a delayed call never holds a worker.
+
+Combining a delay with another fault: the three delay types take an optional ``then`` fault, applied
+after the wait instead of delivering the answer (``{"type": "fixed_delay", "ms": 800, "then":
+{"type": "connection_reset_by_peer"}}`` reads as "after 800 ms, reset"). We chose this over a separate
+``delay`` field on rules because a fault stays one self-contained value: it works the same in a rule's
+``fault``, in each step of a ``sequence``, and anywhere a fault is passed around on its own.
+
+``down`` is mostly listener state the server handles (the namespace's listeners refuse connections); on a
+shared port, where refusing is impossible, its ``apply`` resets the connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+from typing import Annotated, ClassVar, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationInfo, field_validator
+
+from . import wire
+from .exchange import Answer, Exchange
+
+#: Upper bound of every duration field (one hour): faults are bounded, nothing waits forever.
+MAX_MS = 3_600_000
+
+#: Sigma of a lognormal from its median and p99: p99 = median * exp(sigma * z99), z99 = 2.326.
+Z_99 = 2.326
+
+Ms = Annotated[int, Field(ge=0, le=MAX_MS)]
+
+NON_JSON_TEXT = "upstream error"
+HTML_ERROR_PAGE = (
+    "<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head>"
+    "<body><h1>Bad Gateway</h1><p>The upstream guardrail service did not answer.</p></body></html>"
+)
+
+_shared_rng = random.Random()
+
+
+class FaultBase(BaseModel):
+    """Common base: unknown keys are refused so a typo in YAML (``msec``) is an error, not a no-op."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    async def apply(self, exchange: Exchange) -> None:  # pragma: no cover - every fault overrides it
+        raise NotImplementedError
+
+
+async def _break(exchange: Exchange, *, reset: bool, data: bytes = b"") -> None:
+    """Write ``data`` (if any) straight to the socket, then RST or FIN, then let uvicorn see it is gone."""
+    raw = exchange.raw
+    if data:
+        raw.write(data)
+    raw.reset() if reset else raw.close()
+    await raw.wait_closed()
+
+
+class _Delay(FaultBase):
+    """Shared by the delay types: wait a sampled time, then deliver the answer or apply ``then``
+    (each subclass declares ``then`` last, so dumps read ``type``, the timing, then ``then``)."""
+
+    def sample_ms(self, rng: random.Random | None = None) -> float:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    async def apply(self, exchange: Exchange) -> None:
+        await asyncio.sleep(self.sample_ms() / 1000)
+        if self.then is not None:
+            await self.then.apply(exchange)
+        else:
+            await exchange.deliver()
+
+
+class FixedDelay(_Delay):
+    """The answer arrives after ``ms`` milliseconds."""
+
+    type: Literal["fixed_delay"] = "fixed_delay"
+    ms: Ms
+    then: Fault | None = None
+
+    def sample_ms(self, rng: random.Random | None = None) -> float:
+        return float(self.ms)
+
+
+class UniformDelay(_Delay):
+    """The answer arrives after a delay drawn uniformly from [``lower_ms``, ``upper_ms``]."""
+
+    type: Literal["uniform_delay"] = "uniform_delay"
+    lower_ms: Ms
+    upper_ms: Ms
+    then: Fault | None = None
+
+    @field_validator("upper_ms")
+    @classmethod
+    def _upper_not_below_lower(cls, upper: int, info: ValidationInfo) -> int:
+        lower = info.data.get("lower_ms")
+        if lower is not None and upper < lower:
+            raise ValueError(f"upper_ms ({upper}) must not be below lower_ms ({lower})")
+        return upper
+
+    def sample_ms(self, rng: random.Random | None = None) -> float:
+        return (rng or _shared_rng).uniform(self.lower_ms, self.upper_ms)
+
+
+class LognormalDelay(_Delay):
+    """A long-tail delay: half the answers come before ``median_ms``, 99% before ``p99_ms``."""
+
+    type: Literal["lognormal_delay"] = "lognormal_delay"
+    median_ms: Annotated[int, Field(gt=0, le=MAX_MS)]
+    p99_ms: Ms
+    then: Fault | None = None
+
+    @field_validator("p99_ms")
+    @classmethod
+    def _p99_not_below_median(cls, p99: int, info: ValidationInfo) -> int:
+        median = info.data.get("median_ms")
+        if median is not None and p99 < median:
+            raise ValueError(f"p99_ms ({p99}) must not be below median_ms ({median})")
+        return p99
+
+    @property
+    def sigma(self) -> float:
+        return math.log(self.p99_ms / self.median_ms) / Z_99
+
+    def sample_ms(self, rng: random.Random | None = None) -> float:
+        sample = self.median_ms * math.exp(self.sigma * (rng or _shared_rng).gauss(0.0, 1.0))
+        return min(sample, float(MAX_MS))
+
+
+class ChunkedDribble(FaultBase):
+    """The head arrives at once, then the body trickles in as ``chunks`` pieces over ``total_ms``."""
+
+    type: Literal["chunked_dribble"] = "chunked_dribble"
+    chunks: Annotated[int, Field(ge=1, le=10_000)]
+    total_ms: Ms
+
+    async def apply(self, exchange: Exchange) -> None:
+        await exchange.deliver_in_chunks(self.chunks, self.total_ms / 1000)
+
+
+class Hang(FaultBase):
+    """The call is accepted and never answered; the engine closes it after ``max_ms`` (FIN, no bytes)."""
+
+    type: Literal["hang"] = "hang"
+    max_ms: Annotated[int, Field(gt=0, le=MAX_MS)] = 300_000
+
+    async def apply(self, exchange: Exchange) -> None:
+        await exchange.wait_disconnect(self.max_ms / 1000)
+
+
+class Down(FaultBase):
+    """Connection refused on the namespace's own listeners (for ``for_ms``, or until removed); a reset
+    on a shared port."""
+
+    type: Literal["down"] = "down"
+    for_ms: Annotated[int, Field(gt=0, le=MAX_MS)] | None = None
+
+    def in_effect(self, since: float, now: float) -> bool:
+        """Whether a ``down`` that started at monotonic ``since`` still holds at ``now``."""
+        return self.for_ms is None or (now - since) * 1000 < self.for_ms
+
+    async def apply(self, exchange: Exchange) -> None:
+        await _break(exchange, reset=True)
+
+
+class ConnectionResetByPeer(FaultBase):
+    """The connection is reset (RST) before any byte of the answer: "connection reset by peer"."""
+
+    type: Literal["connection_reset_by_peer"] = "connection_reset_by_peer"
+
+    async def apply(self, exchange: Exchange) -> None:
+        await _break(exchange, reset=True)
+
+
+class EmptyResponse(FaultBase):
+    """The connection is closed cleanly (FIN) without a single byte: "server disconnected"."""
+
+    type: Literal["empty_response"] = "empty_response"
+
+    async def apply(self, exchange: Exchange) -> None:
+        await _break(exchange, reset=False)
+
+
+class RandomDataThenClose(FaultBase):
+    """``bytes`` bytes of garbage instead of an HTTP answer, then FIN (``seed`` makes them repeatable)."""
+
+    type: Literal["random_data_then_close"] = "random_data_then_close"
+    bytes: Annotated[int, Field(ge=1, le=1_048_576)] = 64
+    seed: int | None = None
+
+    def garbage(self) -> bytes:
+        data = random.Random(self.seed).randbytes(self.bytes)
+        # Garbage must never read as a status line by accident.
+        return b"\x00" + data[1:] if data.startswith(b"H") else data
+
+    async def apply(self, exchange: Exchange) -> None:
+        await _break(exchange, reset=False, data=self.garbage())
+
+
+class TruncatedBody(FaultBase):
+    """The head promises the full ``content-length``, only ``fraction`` of the body follows, then FIN."""
+
+    type: Literal["truncated_body"] = "truncated_body"
+    fraction: Annotated[float, Field(gt=0, lt=1)] = 0.5
+
+    async def apply(self, exchange: Exchange) -> None:
+        body = exchange.answer.body
+        promised = max(len(body), 1)
+        kept = min(int(len(body) * self.fraction), promised - 1)
+        await _break(exchange, reset=False, data=exchange.answer.raw_head(promised) + body[:kept])
+
+
+class Status(FaultBase):
+    """Any HTTP status with the given body, content type and extra headers instead of the verdict."""
+
+    type: Literal["status"] = "status"
+    status: Annotated[int, Field(ge=100, le=599)]
+    body: str = ""
+    content_type: str = "application/json"
+    headers: dict[str, str] = Field(default_factory=dict)
+
+    #: Framing headers the server computes itself; a second copy would make the answer unreadable.
+    FRAMING: ClassVar[frozenset[str]] = frozenset({"content-length", "transfer-encoding", "content-type"})
+
+    @field_validator("headers")
+    @classmethod
+    def _no_framing_headers(cls, headers: dict[str, str]) -> dict[str, str]:
+        clash = sorted(name for name in headers if name.lower() in cls.FRAMING)
+        if clash:
+            raise ValueError(f"headers must not set {', '.join(clash)} (use content_type; the length is computed)")
+        return headers
+
+    async def apply(self, exchange: Exchange) -> None:
+        exchange.answer = Answer(status=self.status, body=self.body.encode(), content_type=self.content_type,
+                                 headers=list(self.headers.items()))
+        await exchange.deliver()
+
+
+class NonJsonBody(FaultBase):
+    """200 with ``text/plain`` "upstream error": a JSON client fails to parse it."""
+
+    type: Literal["non_json_body"] = "non_json_body"
+
+    async def apply(self, exchange: Exchange) -> None:
+        exchange.answer = Answer(status=200, body=NON_JSON_TEXT.encode(), content_type="text/plain; charset=utf-8")
+        await exchange.deliver()
+
+
+class HtmlBody(FaultBase):
+    """200 with an HTML error page (what a misrouted proxy or captive portal serves)."""
+
+    type: Literal["html_body"] = "html_body"
+
+    async def apply(self, exchange: Exchange) -> None:
+        exchange.answer = Answer(status=200, body=HTML_ERROR_PAGE.encode(), content_type="text/html; charset=utf-8")
+        await exchange.deliver()
+
+
+class WrongContentType(FaultBase):
+    """The normal JSON answer, labelled ``text/html``: only clients that check the content type fail."""
+
+    type: Literal["wrong_content_type"] = "wrong_content_type"
+
+    async def apply(self, exchange: Exchange) -> None:
+        exchange.answer.content_type = "text/html; charset=utf-8"
+        await exchange.deliver()
+
+
+SchemaBreakKind = Literal["missing_allowed", "wrong_types", "null_guardrails_result", "no_guardrails_result"]
+
+
+class SchemaBreak(FaultBase):
+    """A 200 whose ``data.guardrailsResult`` is bent: no ``Allowed``, booleans as strings, null, or absent.
+
+    Answers without a ``data`` object (422s, TrueFoundry's ``{}``) are delivered unchanged.
+    """
+
+    type: Literal["schema_break"] = "schema_break"
+    kind: SchemaBreakKind
+
+    def bend(self, body: object) -> object:
+        """A bent deep copy of an engine JSON body (the original is left alone)."""
+        if not isinstance(body, dict) or not isinstance(body.get("data"), dict):
+            return body
+        bent = {**body, "data": dict(body["data"])}
+        data = bent["data"]
+        if self.kind == "no_guardrails_result":
+            data.pop("guardrailsResult", None)
+        elif self.kind == "null_guardrails_result":
+            data["guardrailsResult"] = None
+        elif isinstance(data.get("guardrailsResult"), dict):
+            change = _drop_allowed if self.kind == "missing_allowed" else _bools_as_strings
+            data["guardrailsResult"] = change(data["guardrailsResult"])
+        return bent
+
+    async def apply(self, exchange: Exchange) -> None:
+        if isinstance(exchange.answer.json, dict):
+            exchange.answer = exchange.answer.with_json(self.bend(exchange.answer.json))
+        await exchange.deliver()
+
+
+def _drop_allowed(verdict: dict) -> dict:
+    """The verdict without ``Allowed``/``allowed``, also inside merged ``requestResult``/``responseResult``."""
+    return {key: _drop_allowed(value) if isinstance(value, dict) else value
+            for key, value in verdict.items() if key not in ("Allowed", "allowed")}
+
+
+def _bools_as_strings(verdict: dict) -> dict:
+    """Every boolean as the string ``"true"``/``"false"`` (a truthy ``"false"`` fools sloppy clients)."""
+    def convert(value: object) -> object:
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        return _bools_as_strings(value) if isinstance(value, dict) else value
+    return {key: convert(value) for key, value in verdict.items()}
+
+
+class FailOpenVerdict(FaultBase):
+    """200 with the synthetic verdict Akto's gateway makes up when guardrails-service is down
+    (``legacy``: the Jan-Jun 2026 lower-case ``allowed: false`` shape)."""
+
+    type: Literal["fail_open_verdict"] = "fail_open_verdict"
+    error: str = "guardrails-service unavailable"
+    legacy: bool = False
+
+    async def apply(self, exchange: Exchange) -> None:
+        verdict = wire.fail_open_verdict(self.error, legacy=self.legacy)
+        exchange.answer = Answer.of_json(wire.success_body(verdict))
+        await exchange.deliver()
+
+
+Fault = Annotated[
+    Union[
+        FixedDelay, UniformDelay, LognormalDelay, ChunkedDribble, Hang, Down, ConnectionResetByPeer,
+        EmptyResponse, RandomDataThenClose, TruncatedBody, Status, NonJsonBody, HtmlBody, WrongContentType,
+        SchemaBreak, FailOpenVerdict,
+    ],
+    Field(discriminator="type"),
+]
+
+for _delay in (FixedDelay, UniformDelay, LognormalDelay):
+    _delay.model_rebuild()
+
+#: Every fault by the name users type (``type`` in YAML / the admin API).
+FAULTS: dict[str, type[FaultBase]] = {
+    cls.model_fields["type"].default: cls
+    for cls in (FixedDelay, UniformDelay, LognormalDelay, ChunkedDribble, Hang, Down, ConnectionResetByPeer,
+                EmptyResponse, RandomDataThenClose, TruncatedBody, Status, NonJsonBody, HtmlBody,
+                WrongContentType, SchemaBreak, FailOpenVerdict)
+}
+
+FAULT_ADAPTER: TypeAdapter[Fault] = TypeAdapter(Fault, config=ConfigDict(title="Fault"))
+
+
+def parse_fault(data: object) -> Fault:
+    """A fault from plain data (YAML, admin JSON); raises pydantic's ``ValidationError`` naming the field."""
+    return FAULT_ADAPTER.validate_python(data)
