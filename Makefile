@@ -33,7 +33,7 @@ demo: venvs
 ## make test: every test, over real sockets on loopback. Parallel (xdist), each test with a deadline.
 test: venvs
 	$(MITM_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/mitm_unit $(PYTEST_ARGS)
-	$(VENV)/bin/python -m pytest -q -n 2 --dist loadgroup $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest -q -n 2 --dist loadgroup --ignore=tests/mitm_unit $(PYTEST_ARGS)
 
 bench: venvs
 	$(VENV)/bin/python -m bench
