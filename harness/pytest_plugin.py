@@ -1,0 +1,49 @@
+"""pytest fixtures for the fake Akto engine (registered as the ``akto_harness`` plugin).
+
+One engine per test session (per xdist worker), one fresh namespace per test, like pytest-httpserver's
+session server with a function-scoped fixture that cleans up. Both are overridable fixtures:
+
+* ``akto_engine`` (session): the running engine (``.url``, ``.client()``). Set ``AKTO_HARNESS_ENGINE_URL``
+  to use an engine you started yourself, or override the fixture in a ``conftest.py``.
+* ``akto`` (function): a :class:`harness.engine.EngineNamespace` with ``.url`` (the namespace's own
+  listener: the Akto base URL to give a connector), ``.namespace``, ``.client`` (a MockAktoClient bound
+  to it) and ``.engine_url``. The namespace is reset and removed after the test.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Iterator
+
+import pytest
+
+if TYPE_CHECKING:
+    from harness.engine import EngineNamespace, EngineProcess, ExternalEngine
+
+ENGINE_URL_ENV = "AKTO_HARNESS_ENGINE_URL"
+
+
+@pytest.fixture(scope="session")
+def akto_engine() -> "Iterator[EngineProcess | ExternalEngine]":
+    """The engine every test of this worker shares (started once, stopped at the end)."""
+    from harness.engine import EngineProcess, ExternalEngine
+
+    external = os.environ.get(ENGINE_URL_ENV)
+    if external:
+        yield ExternalEngine(external.rstrip("/"))
+        return
+    with EngineProcess() as engine:
+        yield engine
+
+
+@pytest.fixture
+def akto(akto_engine: "EngineProcess | ExternalEngine", request: pytest.FixtureRequest) -> "Iterator[EngineNamespace]":
+    """A fresh namespace with its own loopback listener, removed after the test."""
+    from harness.engine import EngineNamespace
+
+    assert akto_engine.url is not None
+    namespace = EngineNamespace.open(akto_engine.url, request.node.name)
+    try:
+        yield namespace
+    finally:
+        namespace.close()

@@ -1,0 +1,217 @@
+"""A typed Python client for the engine's admin API, bound to one namespace.
+
+It speaks the same pydantic models as the engine (:class:`~mock_akto.policies.Policy`,
+:class:`~mock_akto.rules.FaultRule`, :class:`~mock_akto.journal.JournalEntryModel`...), so a test that
+scripts a fault gets the same validation errors as the YAML and the CLI, before anything is sent.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Literal, Mapping
+
+import httpx
+from pydantic import BaseModel
+
+from .journal import IngestRecordModel, JournalEntryModel
+from .policies import Policy
+from .rules import FaultRule
+
+NAMESPACE_HEADER = "X-Mock-Akto-Namespace"
+RuleScope = Literal["namespace", "global"]
+
+
+class AdminError(RuntimeError):
+    """The admin API refused a call; ``status`` and ``detail`` are what it said."""
+
+    def __init__(self, status: int, detail: Any) -> None:
+        super().__init__(f"admin API answered {status}: {detail}")
+        self.status = status
+        self.detail = detail
+
+
+class JournalTimeout(TimeoutError):
+    """:meth:`MockAktoClient.wait_for` ran out of time; ``entries`` is what had arrived."""
+
+    def __init__(self, message: str, entries: list[JournalEntryModel]) -> None:
+        super().__init__(message)
+        self.entries = entries
+
+
+class MockAktoClient:
+    """Admin calls for one namespace of one engine (``namespace=None``: the ``default`` namespace)."""
+
+    def __init__(self, base_url: str, namespace: str | None = None, timeout: float = 10.0,
+                 *, transport: httpx.BaseTransport | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.namespace = namespace
+        self.timeout = timeout
+        headers = {NAMESPACE_HEADER: namespace} if namespace else {}
+        self._http = httpx.Client(base_url=self.base_url, timeout=timeout, headers=headers, trust_env=False,
+                                  transport=transport)
+
+    def for_namespace(self, namespace: str) -> "MockAktoClient":
+        """Another client for the same engine, bound to ``namespace``."""
+        return MockAktoClient(self.base_url, namespace, self.timeout)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> "MockAktoClient":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- plumbing ---------------------------------------------------------------------------------------
+
+    def _call(self, method: str, path: str, *, ok: Iterable[int] = (200, 201, 204), **kwargs: Any) -> httpx.Response:
+        response = self._http.request(method, "/__admin" + path, **kwargs)
+        if response.status_code not in ok:
+            try:
+                detail = response.json().get("detail", response.text)
+            except ValueError:
+                detail = response.text
+            raise AdminError(response.status_code, detail)
+        return response
+
+    @staticmethod
+    def _params(filters: Mapping[str, Any]) -> dict[str, Any]:
+        return {name: value for name, value in filters.items() if value is not None}
+
+    # -- engine -----------------------------------------------------------------------------------------
+
+    def health(self) -> dict[str, Any]:
+        return self._call("GET", "/health").json()
+
+    def reset(self, *, everything: bool = False) -> list[str]:
+        """Reset this namespace (``everything``: every namespace and the global rules)."""
+        params = {"scope": "all"} if everything else {}
+        return self._call("POST", "/reset", params=params).json()["reset"]
+
+    # -- policies ---------------------------------------------------------------------------------------
+
+    def policies(self) -> list[Policy]:
+        return [Policy.model_validate(p) for p in self._call("GET", "/policies").json()]
+
+    def set_policies(self, policies: Iterable[Policy | Mapping[str, Any]]) -> list[Policy]:
+        body = [_policy(p).model_dump(mode="json") for p in policies]
+        return [Policy.model_validate(p) for p in self._call("PUT", "/policies", json=body).json()]
+
+    def add_policy(self, policy: Policy | Mapping[str, Any]) -> Policy:
+        """Add one policy (replacing one of the same name)."""
+        return Policy.model_validate(self._call("POST", "/policies", json=_policy(policy).model_dump(mode="json")).json())
+
+    def delete_policy(self, name: str) -> None:
+        self._call("DELETE", f"/policies/{name}")
+
+    def presets(self) -> list[str]:
+        return self._call("GET", "/policies/presets").json()
+
+    def load_preset(self, name: str) -> list[Policy]:
+        """Replace this namespace's policies with a bundled preset."""
+        return [Policy.model_validate(p) for p in self._call("POST", f"/policies/presets/{name}").json()]
+
+    # -- faults -----------------------------------------------------------------------------------------
+
+    def add_fault(self, rule_or_fault: FaultRule | BaseModel | Mapping[str, Any] | str, *,
+                  scope: RuleScope = "namespace", **rule_fields: Any) -> FaultRule:
+        """Add a fault rule. Accepts a :class:`FaultRule`, a fault (model, dict or bare type name such as
+        ``"connection_reset_by_peer"``) plus rule fields (``match=``, ``probability=``, ``first_n=``...)."""
+        rule = to_rule(rule_or_fault, **rule_fields)
+        body = rule.model_dump(mode="json", exclude={"matched", "applied"})
+        return FaultRule.model_validate(self._call("POST", "/faults/rules", params={"scope": scope}, json=body).json())
+
+    def faults(self, *, scope: RuleScope = "namespace") -> list[FaultRule]:
+        return [FaultRule.model_validate(r) for r in self._call("GET", "/faults/rules", params={"scope": scope}).json()]
+
+    def remove_fault(self, rule_id: str, *, scope: RuleScope = "namespace") -> None:
+        self._call("DELETE", f"/faults/rules/{rule_id}", params={"scope": scope})
+
+    def clear_faults(self, *, scope: RuleScope = "namespace") -> None:
+        self._call("DELETE", "/faults/rules", params={"scope": scope})
+
+    # -- journal ----------------------------------------------------------------------------------------
+
+    def journal(self, **filters: Any) -> list[JournalEntryModel]:
+        """Entries; filters: path, connector, app, flag, status, fault, since, limit."""
+        data = self._call("GET", "/journal", params=self._params(filters)).json()
+        return [JournalEntryModel.model_validate(e) for e in data]
+
+    def count(self, **filters: Any) -> int:
+        return self._call("GET", "/journal/count", params=self._params(filters)).json()["count"]
+
+    def wait_for(self, count: int, timeout: float = 10.0, **filters: Any) -> list[JournalEntryModel]:
+        """Block until ``count`` matching entries exist (server-side wait, no polling); raises
+        :class:`JournalTimeout` carrying what had arrived when ``timeout`` seconds pass."""
+        params = self._params(filters) | {"count": count, "timeout_ms": int(timeout * 1000)}
+        response = self._call("GET", "/journal/wait", params=params, ok=(200, 408), timeout=timeout + self.timeout)
+        data = response.json()
+        entries = [JournalEntryModel.model_validate(e) for e in data["entries"]]
+        if not data["reached"]:
+            seen = ", ".join(f"#{e.seq} {e.method} {e.path} -> {e.status}" for e in entries[-10:]) or "nothing"
+            raise JournalTimeout(f"wanted {count} journal entries matching {filters or 'anything'} within "
+                                 f"{timeout:g}s, saw {len(entries)}: {seen}", entries)
+        return entries
+
+    def clear_journal(self) -> None:
+        self._call("DELETE", "/journal")
+
+    # -- ingest records ---------------------------------------------------------------------------------
+
+    def ingest_records(self, **filters: Any) -> list[IngestRecordModel]:
+        """Records of ``ingest_data=true`` calls; filters: status_code, connector, app, path, since, limit."""
+        if "status_code" in filters and filters["status_code"] is not None:
+            filters["status_code"] = str(filters["status_code"])
+        data = self._call("GET", "/ingest", params=self._params(filters)).json()
+        return [IngestRecordModel.model_validate(r) for r in data]
+
+    def clear_ingest_records(self) -> None:
+        self._call("DELETE", "/ingest")
+
+    # -- listeners and namespaces -------------------------------------------------------------------------
+
+    def create_listener(self, namespace: str | None = None, port: int = 0) -> str:
+        """Open a loopback port bound to ``namespace`` (default: this client's); returns its base URL."""
+        body = {"namespace": namespace or self.namespace, "port": port}
+        return self._call("POST", "/listeners", json=body).json()["url"]
+
+    def close_listener(self, port_or_url: int | str) -> None:
+        port = port_or_url if isinstance(port_or_url, int) else httpx.URL(port_or_url).port
+        self._call("DELETE", f"/listeners/{port}")
+
+    def listeners(self) -> list[dict[str, Any]]:
+        return self._call("GET", "/listeners").json()
+
+    def register_api_key(self, api_key: str, namespace: str | None = None) -> None:
+        """Calls with ``Authorization: <api_key>`` land in ``namespace`` (default: this client's)."""
+        self._call("POST", "/namespaces/api-keys", json={"api_key": api_key, "namespace": namespace or self.namespace})
+
+    def namespaces(self) -> list[dict[str, Any]]:
+        return self._call("GET", "/namespaces").json()
+
+    def delete_namespace(self, name: str | None = None) -> None:
+        target = name or self.namespace
+        if not target:
+            raise ValueError("no namespace to delete")
+        self._call("DELETE", f"/namespaces/{target}")
+
+
+def _policy(policy: Policy | Mapping[str, Any]) -> Policy:
+    return policy if isinstance(policy, Policy) else Policy.model_validate(policy)
+
+
+def to_rule(rule_or_fault: FaultRule | BaseModel | Mapping[str, Any] | str, **rule_fields: Any) -> FaultRule:
+    """A :class:`FaultRule` from the shorthands :meth:`MockAktoClient.add_fault` accepts."""
+    if isinstance(rule_or_fault, FaultRule):
+        if not rule_fields:
+            return rule_or_fault
+        return FaultRule.model_validate(rule_or_fault.model_dump(exclude={"matched", "applied"}) | rule_fields)
+    if isinstance(rule_or_fault, str):
+        data: dict[str, Any] = {"fault": {"type": rule_or_fault}}
+    elif isinstance(rule_or_fault, BaseModel):
+        data = {"fault": rule_or_fault.model_dump(mode="json")}
+    elif "fault" in rule_or_fault or "sequence" in rule_or_fault:
+        data = dict(rule_or_fault)
+    else:
+        data = {"fault": dict(rule_or_fault)}
+    return FaultRule.model_validate(data | rule_fields)

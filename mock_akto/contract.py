@@ -1,0 +1,475 @@
+"""The Akto routes, as raw ASGI: ``/api/http-proxy`` (GET and POST), ``/api/validate/{request,response}``
+and ``/health``.
+
+Raw ASGI rather than FastAPI because this is the hot path a load test hammers: the body is read once,
+parsed once with orjson and checked field by field (no envelope model per call), and the answer is
+serialised once. The steps follow docs/architecture.md: auth, bounded body, parse, flags, payload check,
+policies, ingest record, fault, journal. Error answers copy the real services: the ingestion service's
+422 ``success:false`` shape and servlet-container HTML 401; the guardrails-service's bare verdicts and
+``{"error":"Invalid request format"}``.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import re
+import time
+from typing import Any, Awaitable, Callable, MutableMapping
+from urllib.parse import unquote_plus
+
+import orjson
+
+from .exchange import Answer, Exchange
+from .faults import Down, Fault
+from .journal import IngestRecord, JournalEntry, truncate
+from .namespaces import Namespace, NamespaceRegistry
+from .rules import CallInfo
+from .wire import (
+    HTTP_PROXY_PATH,
+    MISSING_PAYLOAD_MESSAGE,
+    VALIDATE_REQUEST_PATH,
+    VALIDATE_RESPONSE_PATH,
+    Envelope,
+    Flags,
+    Verdict,
+    failure_body,
+    merge_verdicts,
+    success_body,
+)
+
+log = logging.getLogger("mock_akto.contract")
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+HEALTH_PATH = "/health"
+DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
+#: After a 413 the rest of an oversized body is read and thrown away (never stored), up to this much,
+#: so the client finishes sending and reads the 413 instead of a reset.
+DRAIN_LIMIT_BYTES = 64 * 1024 * 1024
+
+#: Envelope fields that must be a string (or null) on the wire; flags may also be JSON booleans.
+STRING_FIELDS = frozenset(Envelope.model_fields) | {"akto_metadata", "client_hook", "akto_connector", "payload"}
+_JSON_TYPE_NAMES = {bool: "boolean", int: "number", float: "number", list: "array", dict: "object", str: "string"}
+
+#: Connectors whose ingested traffic Akto tags ``mode: observe`` (the rest: ``inline``), contract 1.1.
+OBSERVE_CONNECTORS = frozenset({"truefoundry", "n8n", "copilot_studio", "databricks", "snowflake"})
+
+_APP_UNSAFE = re.compile(r"[^a-z0-9.\-:]")
+_NO_FLAGS = Flags()
+
+
+class BadRequest(Exception):
+    """The body cannot be used: ``message`` says why (shown to the client, so never echo a token)."""
+
+    def __init__(self, message: str, error: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.error = error
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class ClientGone(Exception):
+    pass
+
+
+def _type_name(value: Any) -> str:
+    return _JSON_TYPE_NAMES.get(type(value), type(value).__name__)
+
+
+def parse_envelope(body: bytes) -> tuple[dict[str, Any], str]:
+    """The JSON object in ``body`` and its text; :class:`BadRequest` naming the problem otherwise.
+
+    An empty body is an empty object (the real service then complains about ``requestPayload``).
+    """
+    if not body:
+        return {}, ""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadRequest(f"Request body is not valid UTF-8 (byte 0x{body[exc.start]:02x} at offset {exc.start})",
+                         "invalid encoding") from None
+    try:
+        data = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"Malformed JSON body: {exc}", "invalid JSON") from None
+    if type(data) is not dict:
+        raise BadRequest(f"JSON body must be an object, got {_type_name(data)}", "invalid JSON") from None
+    for name, value in data.items():
+        if name in STRING_FIELDS and value is not None and type(value) is not str:
+            if name in ("guardrails", "response_guardrails", "ingest_data") and type(value) is bool:
+                continue
+            raise BadRequest(f"Field '{name}' must be a string, got {_type_name(value)}", "invalid field type")
+    return data, text
+
+
+def parse_query(query_string: bytes) -> dict[str, str]:
+    """Query parameters, last value wins; percent-decoding only where needed (this runs on every call)."""
+    params: dict[str, str] = {}
+    if not query_string:
+        return params
+    for part in query_string.decode("latin-1").split("&"):
+        name, _, value = part.partition("=")
+        if "%" in part or "+" in part:
+            name, value = unquote_plus(name), unquote_plus(value)
+        params[name] = value
+    return params
+
+
+def app_of(request_headers: Any) -> str:
+    """The Akto app of a call: the ``host`` in the envelope's JSON-encoded ``requestHeaders``, normalised
+    as Akto does (lower case; characters outside ``[a-z0-9.-:]`` become ``-``)."""
+    if not request_headers or type(request_headers) is not str:
+        return ""
+    try:
+        headers = orjson.loads(request_headers)
+    except orjson.JSONDecodeError:
+        return ""
+    if type(headers) is not dict:
+        return ""
+    host = headers.get("host")
+    if host is None:
+        host = next((v for k, v in headers.items() if k.lower() == "host"), None)
+    if type(host) is not str:
+        return ""
+    host = host.lower()
+    return _APP_UNSAFE.sub("-", host) if _APP_UNSAFE.search(host) else host
+
+
+def tag_as_stored(tag: Any, connector: str) -> str:
+    """The tag as Akto stores an ingested record: ``mode`` added (observe/inline) when it is missing."""
+    if type(tag) is not str:
+        return ""
+    try:
+        data = orjson.loads(tag)
+    except orjson.JSONDecodeError:
+        return tag
+    if type(data) is not dict or "mode" in data:
+        return tag
+    data["mode"] = "observe" if connector in OBSERVE_CONNECTORS else "inline"
+    return orjson.dumps(data).decode()
+
+
+def unauthorized_page(path: str) -> bytes:
+    """A servlet container's 401 error page (what Akto's auth filter's ``sendError(401)`` produces)."""
+    uri = html.escape(path)
+    return (
+        "<html>\n<head>\n<meta http-equiv=\"Content-Type\" content=\"text/html;charset=utf-8\"/>\n"
+        "<title>Error 401 Unauthorized</title>\n</head>\n<body><h2>HTTP ERROR 401 Unauthorized</h2>\n"
+        f"<table>\n<tr><th>URI:</th><td>{uri}</td></tr>\n<tr><th>STATUS:</th><td>401</td></tr>\n"
+        "<tr><th>MESSAGE:</th><td>Unauthorized</td></tr>\n</table>\n</body>\n</html>\n"
+    ).encode()
+
+
+class IncomingCall:
+    """The few request headers the engine needs, collected in one pass over the ASGI headers."""
+
+    __slots__ = ("authorization", "namespace", "content_length", "expect_continue")
+
+    def __init__(self, headers: list[tuple[bytes, bytes]]) -> None:
+        self.authorization: str | None = None
+        self.namespace: str | None = None
+        self.content_length: int | None = None
+        self.expect_continue = False
+        for name, value in headers:
+            if name == b"authorization":
+                self.authorization = value.decode("latin-1")
+            elif name == b"content-length":
+                try:
+                    self.content_length = int(value)
+                except ValueError:
+                    self.content_length = None
+            elif name == b"x-mock-akto-namespace":
+                self.namespace = value.decode("latin-1")
+            elif name == b"expect":
+                self.expect_continue = value.lower() == b"100-continue"
+
+
+class ContractRoutes:
+    """Serves the Akto routes for one engine. ``token`` (when set) is required on ``/api/*``;
+    a registered namespace API key is accepted too."""
+
+    def __init__(
+        self,
+        registry: NamespaceRegistry,
+        *,
+        token: str | None = None,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        payload_cap: int = 64 * 1024,
+    ) -> None:
+        self.registry = registry
+        self._token = token or None
+        self._bearer = f"Bearer {token}" if token else None
+        self.max_body_bytes = max_body_bytes
+        self.payload_cap = payload_cap
+        self._routes: dict[str, Callable[..., Awaitable[Answer]]] = {
+            HTTP_PROXY_PATH: self._http_proxy,
+            VALIDATE_REQUEST_PATH: self._validate_request,
+            VALIDATE_RESPONSE_PATH: self._validate_response,
+        }
+
+    def handles(self, path: str) -> bool:
+        return path in self._routes or path == HEALTH_PATH
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send, ns: Namespace, path: str,
+                       call: IncomingCall) -> None:
+        if path == HEALTH_PATH:
+            await Exchange(scope, receive, send, Answer.of_json({"status": "ok"})).deliver()
+            return
+        started = time.perf_counter()
+        entry = JournalEntry(
+            seq=0, time=time.time(), namespace=ns.name, method=scope["method"], path=path, flags=None, app="",
+            request_payload=None, response_payload=None, request_headers=None, truncated=False,
+            request_verdict=None, response_verdict=None, fault=None, status=None, duration_ms=None, error=None,
+            done=False, size=0,
+        )
+        if self.registry.is_down(ns):
+            await self._refuse_while_down(scope, receive, send, ns, entry, started)
+            return
+        body_text = ""
+        try:
+            if self._token is not None and not self._authorized(call.authorization):
+                answer = Answer(status=401, body=unauthorized_page(path), content_type="text/html;charset=iso-8859-1")
+                entry.error = "missing or wrong Authorization"
+            else:
+                body = await self._read_body(receive, call)
+                answer, body_text = await self._routes[path](scope, body, ns, entry)
+        except BodyTooLarge:
+            message = f"Request body larger than the engine's limit of {self.max_body_bytes} bytes"
+            answer = Answer.of_json(failure_body(message, "payload too large"), status=413)
+            answer.headers.append(("connection", "close"))
+            entry.error = message
+        except ClientGone:
+            entry.error = "client disconnected before sending the whole body"
+            entry.done = True
+            ns.journal.append(self._sealed(entry, ns, started))
+            return
+        await self._answer(scope, receive, send, ns, entry, answer, body_text, started)
+
+    # -- steps --------------------------------------------------------------------------------------------
+
+    def _authorized(self, authorization: str | None) -> bool:
+        if authorization is None:
+            return False
+        if authorization == self._token or authorization == self._bearer:
+            return True
+        return self.registry.is_registered_key(authorization)
+
+    async def _read_body(self, receive: Receive, call: IncomingCall) -> bytes:
+        """The whole body, or :class:`BodyTooLarge` as soon as it passes the limit (nothing more is kept)."""
+        limit = self.max_body_bytes
+        if call.content_length is not None and call.content_length > limit:
+            if not call.expect_continue:  # the client will send it anyway: let it, then say 413
+                await _drain(receive, call.content_length)
+            raise BodyTooLarge
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone
+        body = message.get("body", b"")
+        if not message.get("more_body"):
+            if len(body) > limit:
+                raise BodyTooLarge
+            return body
+        chunks = [body]
+        size = len(body)
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise ClientGone
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                if message.get("more_body"):
+                    await _drain(receive, DRAIN_LIMIT_BYTES)
+                raise BodyTooLarge
+            chunks.append(chunk)
+            if not message.get("more_body"):
+                return b"".join(chunks)
+
+    async def _http_proxy(self, scope: Scope, body: bytes, ns: Namespace, entry: JournalEntry) -> tuple[Answer, str]:
+        try:
+            data, text = parse_envelope(body)
+        except BadRequest as bad:
+            entry.error = bad.message
+            return Answer.of_json(failure_body(bad.message, bad.error), status=422), _lenient_text(body)
+        query = parse_query(scope["query_string"])
+        flags = Flags.resolve(query, data) if (query or data) else _NO_FLAGS
+        entry.flags = flags
+        request_payload = data.get("requestPayload")
+        response_payload = data.get("responsePayload")
+        request_headers = data.get("requestHeaders")
+        app = app_of(request_headers)
+        self._journal_payloads(entry, request_payload, response_payload, request_headers, app)
+        if not request_payload:
+            entry.error = MISSING_PAYLOAD_MESSAGE
+            return Answer.of_json(failure_body(MISSING_PAYLOAD_MESSAGE, "requestPayload is required"), 422), text
+        try:
+            request_verdict = ns.policies.evaluate(request_payload, "request", app) if flags.guardrails else None
+            response_verdict = (
+                ns.policies.evaluate(response_payload or "", "response", app) if flags.response_guardrails else None
+            )
+        except Exception as exc:  # noqa: BLE001 - the real service answers any failure with this 422
+            log.exception("policy evaluation failed")
+            entry.error = f"Unexpected error: {exc}"
+            return Answer.of_json({"success": False, "message": entry.error, "data": {"error": str(exc)}}, 422), text
+        entry.request_verdict = request_verdict
+        entry.response_verdict = response_verdict
+        if request_verdict is not None and response_verdict is not None:
+            result: dict[str, Any] | None = merge_verdicts(request_verdict, response_verdict)
+        elif request_verdict is not None:
+            result = request_verdict.to_wire()
+        elif response_verdict is not None:
+            result = response_verdict.to_wire()
+        else:
+            result = None
+        if flags.ingest_data:
+            self._ingest(ns, entry, data, flags, app, result)
+        return Answer.of_json(success_body(result)), text
+
+    async def _validate_request(self, scope: Scope, body: bytes, ns: Namespace, entry: JournalEntry) -> tuple[Answer, str]:
+        return self._validate(body, ns, entry, "request")
+
+    async def _validate_response(self, scope: Scope, body: bytes, ns: Namespace, entry: JournalEntry) -> tuple[Answer, str]:
+        return self._validate(body, ns, entry, "response")
+
+    def _validate(self, body: bytes, ns: Namespace, entry: JournalEntry, direction: str) -> tuple[Answer, str]:
+        """guardrails-service: a bare verdict; 400 ``Invalid request format`` on a body it cannot bind."""
+        if entry.method != "POST":
+            entry.error = "method not allowed"
+            return Answer.of_json({"error": "Method Not Allowed"}, status=405), ""
+        try:
+            data, text = parse_envelope(body)
+        except BadRequest as bad:
+            entry.error = bad.message
+            return Answer.of_json({"error": "Invalid request format"}, status=400), _lenient_text(body)
+        request_headers = data.get("requestHeaders")
+        app = app_of(request_headers)
+        if direction == "request":
+            field_text = data.get("requestPayload") or ""
+        else:
+            field_text = data.get("responsePayload") or data.get("payload") or ""
+        self._journal_payloads(entry, data.get("requestPayload"), data.get("responsePayload"), request_headers, app)
+        if not field_text:
+            verdict = Verdict(allowed=True, reason=f"No {direction} body provided")
+        else:
+            try:
+                verdict = ns.policies.evaluate(field_text, direction, app)  # type: ignore[arg-type]
+            except Exception as exc:  # noqa: BLE001 - guardrails-service answers any failure with this 500
+                log.exception("policy evaluation failed")
+                entry.error = f"Validation failed: {exc}"
+                return Answer.of_json({"error": "Validation failed"}, status=500), text
+        if direction == "request":
+            entry.request_verdict = verdict
+        else:
+            entry.response_verdict = verdict
+        return Answer.of_json(verdict.to_wire()), text
+
+    def _journal_payloads(self, entry: JournalEntry, request_payload: Any, response_payload: Any,
+                          request_headers: Any, app: str) -> None:
+        cap = self.payload_cap
+        entry.app = app
+        entry.request_payload, cut_request = truncate(request_payload, cap)
+        entry.response_payload, cut_response = truncate(response_payload, cap)
+        headers, cut_headers = truncate(request_headers, cap)
+        if headers and self._token and self._token in headers:
+            headers = headers.replace(self._token, "***")
+        entry.request_headers = headers
+        entry.truncated = cut_request or cut_response or cut_headers
+        entry.size = len(entry.request_payload or "") + len(entry.response_payload or "") + len(headers or "")
+
+    def _ingest(self, ns: Namespace, entry: JournalEntry, data: dict[str, Any], flags: Flags, app: str,
+                result: dict[str, Any] | None) -> None:
+        cap = self.payload_cap
+        request_payload, _ = truncate(data.get("requestPayload"), cap)
+        response_payload, _ = truncate(data.get("responsePayload"), cap)
+        status_code = data.get("statusCode")
+        status = data.get("status")
+        record = IngestRecord(
+            seq=ns.ingest.next_seq(), time=entry.time, namespace=ns.name, path=data.get("path") or "",
+            method=data.get("method") or "", connector=flags.akto_connector, app=app,
+            status_code=status_code if type(status_code) is str else "",
+            status=status if type(status) is str else "",
+            request_payload=request_payload, response_payload=response_payload,
+            tag=tag_as_stored(data.get("tag"), flags.akto_connector), verdict=result, done=True,
+            size=len(request_payload or "") + len(response_payload or ""),
+        )
+        ns.ingest.append(record)
+
+    # -- delivery -----------------------------------------------------------------------------------------
+
+    async def _answer(self, scope: Scope, receive: Receive, send: Send, ns: Namespace, entry: JournalEntry,
+                      answer: Answer, body_text: str, started: float) -> None:
+        """Deliver the computed answer, or hand it to the fault a rule picks; journal either way."""
+        fault = self._pick_fault(ns, entry, body_text)
+        if fault is None:
+            entry.status = answer.status
+            entry.done = True
+            ns.journal.append(self._sealed(entry, ns, started))
+            await Exchange(scope, receive, send, answer).deliver()
+            return
+        entry.fault = fault.type
+        entry.seq = ns.journal.next_seq()
+        ns.journal.append(entry)  # visible (pending) while the fault holds the answer
+        answered: list[int] = []
+
+        async def send_and_note(message: MutableMapping[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                answered.append(message["status"])
+            await send(message)
+
+        try:
+            await fault.apply(Exchange(scope, receive, send_and_note, answer))
+        finally:
+            entry.status = answered[0] if answered else None
+            entry.duration_ms = (time.perf_counter() - started) * 1000
+            entry.done = True
+            ns.journal.notify()
+
+    def _pick_fault(self, ns: Namespace, entry: JournalEntry, body_text: str) -> Fault | None:
+        rules, global_rules = ns.rules, self.registry.global_rules
+        if not len(rules) and not len(global_rules):
+            return None
+        flags = entry.flags or _NO_FLAGS
+        call = CallInfo(path=entry.path, method=entry.method, flags=flags, connector=flags.akto_connector,
+                        app=entry.app, body_text=body_text, namespace=ns.name)
+        fault = rules.pick(call) if len(rules) else None
+        if fault is None and len(global_rules):
+            fault = global_rules.pick(call)
+        return fault
+
+    async def _refuse_while_down(self, scope: Scope, receive: Receive, send: Send, ns: Namespace,
+                                 entry: JournalEntry, started: float) -> None:
+        """A down namespace on a shared port: every call is reset (only a port can refuse connections)."""
+        down = ns.rules.has_down() or self.registry.global_rules.has_down() or Down()
+        entry.fault = down.type
+        entry.error = "namespace is down"
+        entry.done = True
+        ns.journal.append(self._sealed(entry, ns, started))
+        await down.apply(Exchange(scope, receive, send, Answer()))
+
+    @staticmethod
+    def _sealed(entry: JournalEntry, ns: Namespace, started: float) -> JournalEntry:
+        entry.seq = ns.journal.next_seq()
+        entry.duration_ms = (time.perf_counter() - started) * 1000
+        return entry
+
+
+async def _drain(receive: Receive, limit: int) -> None:
+    """Read and discard up to ``limit`` bytes of a body we refuse, keeping nothing."""
+    seen = 0
+    while seen <= limit:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+        seen += len(message.get("body", b""))
+        if not message.get("more_body"):
+            return
+
+
+def _lenient_text(body: bytes) -> str:
+    return body.decode("utf-8", errors="replace")

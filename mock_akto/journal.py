@@ -1,0 +1,331 @@
+"""What the engine saw: a request journal and the ingest records, per namespace, in bounded rings.
+
+Why bounded twice (entry count and payload bytes): WireMock's journal grows until the JVM runs out of
+memory under load; ours drops the oldest entries instead, so memory stays flat however long a load test
+runs. The hot path stores cheap slotted dataclasses holding references to strings it already has; the
+pydantic models (:class:`JournalEntryModel`, :class:`IngestRecordModel`) are built only when read.
+
+Waiting for N entries is event driven with a deadline (no polling, no sleeps): appends wake waiters only
+when somebody waits, so a quiet journal costs one attribute check per call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from dataclasses import dataclass
+from itertools import islice
+from typing import Any, Callable, Generic, Iterator, Literal, Protocol, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .wire import Flags, Verdict
+
+DEFAULT_MAX_ENTRIES = 10_000
+DEFAULT_PAYLOAD_CAP = 64 * 1024
+#: Total payload characters one ring may hold before it drops its oldest entries.
+DEFAULT_MAX_PAYLOAD_BYTES = 64 * 1024 * 1024
+
+FlagName = Literal["guardrails", "response_guardrails", "ingest_data"]
+
+
+def truncate(text: str | None, cap: int) -> tuple[str | None, bool]:
+    """``text`` cut to ``cap`` characters, and whether it was cut."""
+    if text is None or len(text) <= cap:
+        return text, False
+    return text[:cap], True
+
+
+# --------------------------------------------------------------------------------------------- hot-path records
+
+
+@dataclass(slots=True)
+class JournalEntry:
+    """One contract call as the engine handled it. ``status``/``duration_ms`` are None while a fault
+    (a delay, a hang) still holds the answer; ``status`` stays None when the connection was broken."""
+
+    seq: int
+    time: float
+    namespace: str
+    method: str
+    path: str
+    flags: Flags | None
+    app: str
+    request_payload: str | None
+    response_payload: str | None
+    request_headers: str | None
+    truncated: bool
+    request_verdict: Verdict | None
+    response_verdict: Verdict | None
+    fault: str | None
+    status: int | None
+    duration_ms: float | None
+    error: str | None
+    done: bool
+    size: int
+
+    @property
+    def connector(self) -> str:
+        return self.flags.akto_connector if self.flags is not None else ""
+
+
+@dataclass(slots=True)
+class IngestRecord:
+    """One ``ingest_data=true`` call: the traffic record Akto would publish (with its verdict, if any)."""
+
+    seq: int
+    time: float
+    namespace: str
+    path: str
+    method: str
+    connector: str
+    app: str
+    status_code: str
+    status: str
+    request_payload: str | None
+    response_payload: str | None
+    tag: str
+    verdict: dict[str, Any] | None
+    done: bool
+    size: int
+
+
+# --------------------------------------------------------------------------------------------- read models
+
+
+class JournalEntryModel(BaseModel):
+    """A journal entry as the admin API and the Python client see it."""
+
+    seq: int
+    time: float = Field(description="epoch seconds when the call arrived")
+    namespace: str
+    method: str
+    path: str
+    flags: Flags | None = None
+    connector: str = ""
+    app: str = Field("", description="the host in the envelope's requestHeaders (the Akto API collection)")
+    request_payload: str | None = None
+    response_payload: str | None = None
+    request_headers: str | None = None
+    truncated: bool = False
+    request_verdict: Verdict | None = None
+    response_verdict: Verdict | None = None
+    fault: str | None = Field(None, description="type of the fault applied, if any")
+    status: int | None = Field(None, description="HTTP status answered; null while pending or when the socket was broken")
+    duration_ms: float | None = None
+    error: str | None = Field(None, description="why the call was rejected (4xx), if it was")
+    done: bool = True
+
+    @classmethod
+    def of(cls, entry: JournalEntry) -> "JournalEntryModel":
+        return cls.model_construct(
+            seq=entry.seq, time=entry.time, namespace=entry.namespace, method=entry.method, path=entry.path,
+            flags=entry.flags, connector=entry.connector, app=entry.app, request_payload=entry.request_payload,
+            response_payload=entry.response_payload, request_headers=entry.request_headers,
+            truncated=entry.truncated, request_verdict=entry.request_verdict,
+            response_verdict=entry.response_verdict, fault=entry.fault, status=entry.status,
+            duration_ms=entry.duration_ms, error=entry.error, done=entry.done,
+        )
+
+    @property
+    def verdicts(self) -> list[Verdict]:
+        return [v for v in (self.request_verdict, self.response_verdict) if v is not None]
+
+
+class IngestRecordModel(BaseModel):
+    """An ingest record; field names follow the envelope (``statusCode``, ``requestPayload``...)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    seq: int
+    time: float
+    namespace: str
+    path: str
+    method: str
+    connector: str = ""
+    app: str = ""
+    statusCode: str = ""
+    status: str = ""
+    requestPayload: str | None = None
+    responsePayload: str | None = None
+    tag: str = Field("", description="the tag as Akto stores it (``mode`` added when missing)")
+    verdict: dict[str, Any] | None = Field(None, description="the guardrailsResult of the same call, if guardrails ran")
+
+    @classmethod
+    def of(cls, record: IngestRecord) -> "IngestRecordModel":
+        return cls.model_construct(
+            seq=record.seq, time=record.time, namespace=record.namespace, path=record.path,
+            method=record.method, connector=record.connector, app=record.app, statusCode=record.status_code,
+            status=record.status, requestPayload=record.request_payload,
+            responsePayload=record.response_payload, tag=record.tag, verdict=record.verdict,
+        )
+
+
+# --------------------------------------------------------------------------------------------- filters
+
+
+@dataclass(slots=True, frozen=True)
+class JournalQuery:
+    """Filters over journal entries; every given filter must hold."""
+
+    path: str | None = None
+    connector: str | None = None
+    app: str | None = None
+    flag: FlagName | None = None
+    status: int | None = None
+    fault: str | None = None
+
+    def __call__(self, entry: JournalEntry) -> bool:
+        if self.path is not None and entry.path != self.path:
+            return False
+        if self.connector is not None and entry.connector != self.connector:
+            return False
+        if self.app is not None and entry.app != self.app:
+            return False
+        if self.flag is not None and (entry.flags is None or not getattr(entry.flags, self.flag)):
+            return False
+        if self.status is not None and entry.status != self.status:
+            return False
+        if self.fault is not None and entry.fault != self.fault:
+            return False
+        return True
+
+
+@dataclass(slots=True, frozen=True)
+class IngestQuery:
+    """Filters over ingest records; ``status_code=403`` finds the blocked-request records."""
+
+    status_code: str | None = None
+    connector: str | None = None
+    app: str | None = None
+    path: str | None = None
+
+    def __call__(self, record: IngestRecord) -> bool:
+        return (
+            (self.status_code is None or record.status_code == self.status_code)
+            and (self.connector is None or record.connector == self.connector)
+            and (self.app is None or record.app == self.app)
+            and (self.path is None or record.path == self.path)
+        )
+
+
+# --------------------------------------------------------------------------------------------- the ring
+
+
+class _Record(Protocol):
+    seq: int
+    done: bool
+    size: int
+
+
+R = TypeVar("R", bound=_Record)
+
+
+class BoundedLog(Generic[R]):
+    """An append-only ring bounded by entry count and by payload size, with wait-for-N.
+
+    Sequence numbers keep growing across :meth:`clear`, so a ``since`` cursor taken before a reset stays
+    meaningful. Not thread-safe: it lives on the engine's event loop, like everything that touches it.
+    """
+
+    def __init__(self, max_entries: int = DEFAULT_MAX_ENTRIES, max_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES) -> None:
+        if max_entries < 1:
+            raise ValueError("max_entries must be at least 1")
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self._items: deque[R] = deque()
+        self._bytes = 0
+        self._next_seq = 1
+        self._generation = 0
+        self._changed: asyncio.Event | None = None
+        self.dropped = 0
+
+    def next_seq(self) -> int:
+        seq = self._next_seq
+        self._next_seq += 1
+        return seq
+
+    def append(self, item: R) -> None:
+        items = self._items
+        items.append(item)
+        self._bytes += item.size
+        while len(items) > self.max_entries or (self._bytes > self.max_bytes and len(items) > 1):
+            self._bytes -= items.popleft().size
+            self.dropped += 1
+        self.notify()
+
+    def notify(self) -> None:
+        """Wake the waiters (an entry was added or finished); free when nobody waits."""
+        if self._changed is not None:
+            self._changed.set()
+            self._changed = None
+
+    def clear(self) -> None:
+        self._items.clear()
+        self._bytes = 0
+        self._generation += 1
+        self.notify()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @property
+    def payload_bytes(self) -> int:
+        return self._bytes
+
+    def after(self, since: int) -> Iterator[R]:
+        """Entries with ``seq > since`` in order (sequence numbers in the ring are contiguous)."""
+        items = self._items
+        if not items:
+            return iter(())
+        start = max(0, since - items[0].seq + 1)
+        return islice(items, start, None)
+
+    def query(self, match: Callable[[R], bool], *, since: int = 0, limit: int | None = None) -> list[R]:
+        """Matching entries in order. With ``since`` the first ``limit`` after it (paging forward);
+        without, the latest ``limit``."""
+        found = [item for item in self.after(since) if match(item)]
+        if limit is None or len(found) <= limit:
+            return found
+        return found[:limit] if since else found[-limit:]
+
+    def count(self, match: Callable[[R], bool], *, since: int = 0) -> int:
+        return sum(1 for item in self.after(since) if match(item))
+
+    async def wait_for(
+        self, count: int, match: Callable[[R], bool], *, since: int = 0, timeout: float
+    ) -> tuple[list[R], bool]:
+        """Wait until ``count`` matching entries after ``since`` exist; ``(entries, reached)``.
+
+        Scans incrementally: finished entries are counted once; entries still pending (a fault holding
+        the answer) are re-examined on every wake-up, since their status may still change.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        settled: list[R] = []
+        cursor = since
+        generation = self._generation
+        while True:
+            if generation != self._generation:
+                settled, cursor, generation = [], since, self._generation
+            tail: list[R] = []
+            for item in self.after(cursor):
+                if not tail and item.done:
+                    cursor = item.seq
+                    if match(item):
+                        settled.append(item)
+                else:  # a pending entry and everything after it are looked at again next time
+                    tail.append(item)
+            found = settled + [item for item in tail if match(item)]
+            if len(found) >= count:
+                return found, True
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return found, False
+            if self._changed is None:
+                self._changed = asyncio.Event()
+            try:
+                await asyncio.wait_for(self._changed.wait(), remaining)
+            except TimeoutError:
+                pass
+

@@ -1,0 +1,171 @@
+"""Namespaces: many parallel tests share one engine without seeing each other.
+
+Each namespace owns its policies, fault rules, journal and ingest records; the global rule book applies
+to all of them. A call is resolved to a namespace by, first match wins (docs/architecture.md): the
+listener port it arrived on, a ``/ns/<name>/`` path prefix, the ``X-Mock-Akto-Namespace`` header, an API
+key registered for the namespace, then ``default``. Namespaces are created on first use, so a connector
+pointed at ``.../ns/my-test`` just works.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+
+from .journal import DEFAULT_MAX_ENTRIES, DEFAULT_MAX_PAYLOAD_BYTES, BoundedLog, IngestRecord, JournalEntry
+from .policies import PolicySet, default_policies
+from .rules import RuleBook
+
+DEFAULT_NAMESPACE = "default"
+NAMESPACE_HEADER = b"x-mock-akto-namespace"
+NS_PREFIX = "/ns/"
+_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,80}$")
+
+
+class NamespaceError(ValueError):
+    """A namespace name that cannot be used (shown to the caller as a 4xx)."""
+
+
+def check_name(name: str) -> str:
+    if not _NAME_RE.match(name):
+        raise NamespaceError(f"invalid namespace name {name!r}: use 1-80 of A-Z a-z 0-9 _ . -")
+    return name
+
+
+@dataclass(eq=False)
+class Namespace:
+    """One isolated slice of the engine. ``down`` is cached listener state read on the hot path."""
+
+    name: str
+    policies: PolicySet
+    rules: RuleBook
+    journal: BoundedLog[JournalEntry]
+    ingest: BoundedLog[IngestRecord]
+    down: bool = False
+    created: float = field(default_factory=time.time)
+
+    def reset(self, policies: PolicySet) -> None:
+        """Back to a fresh namespace (default policies, no rules, empty journal and records)."""
+        self.policies = policies
+        self.rules.clear()
+        self.journal.clear()
+        self.ingest.clear()
+
+
+@dataclass
+class JournalLimits:
+    max_entries: int = DEFAULT_MAX_ENTRIES
+    max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES
+    ingest_max_entries: int = DEFAULT_MAX_ENTRIES
+
+
+class NamespaceRegistry:
+    """All namespaces, the global rule book, listener ports and registered API keys.
+
+    ``base_policies`` is what every new (or reset) namespace starts from: the configured policies file,
+    or the built-in defaults (frozen, so namespaces share it until one replaces its own).
+    """
+
+    def __init__(self, *, base_policies: PolicySet | None = None, limits: JournalLimits | None = None) -> None:
+        self.base_policies = base_policies if base_policies is not None else default_policies()
+        self.limits = limits or JournalLimits()
+        self.global_rules = RuleBook()
+        self.global_down = False
+        self._namespaces: dict[str, Namespace] = {}
+        self._ports: dict[int, str] = {}
+        self._api_keys: dict[str, str] = {}
+        self.get(DEFAULT_NAMESPACE)
+
+    # -- lookup ---------------------------------------------------------------------------------------
+
+    def get(self, name: str) -> Namespace:
+        """The namespace called ``name``, created on first use."""
+        ns = self._namespaces.get(name)
+        if ns is None:
+            check_name(name)
+            ns = Namespace(
+                name=name,
+                policies=self._fresh_policies(),
+                rules=RuleBook(),
+                journal=BoundedLog(self.limits.max_entries, self.limits.max_payload_bytes),
+                ingest=BoundedLog(self.limits.ingest_max_entries, self.limits.max_payload_bytes),
+            )
+            self._namespaces[name] = ns
+        return ns
+
+    def find(self, name: str) -> Namespace | None:
+        return self._namespaces.get(name)
+
+    def all(self) -> list[Namespace]:
+        return list(self._namespaces.values())
+
+    def resolve(self, port: int | None, prefix: str | None, header: str | None, api_key: str | None) -> Namespace:
+        """Apply the resolution order; raises :class:`NamespaceError` for a malformed explicit name."""
+        name = self._ports.get(port) if port is not None else None
+        if name is None:
+            name = prefix or header
+        if name is None and api_key:
+            name = self._api_keys.get(api_key)
+            if name is None and api_key[:7].lower() == "bearer ":
+                name = self._api_keys.get(api_key[7:].strip())
+        return self.get(name or DEFAULT_NAMESPACE)
+
+    def is_down(self, ns: Namespace) -> bool:
+        return ns.down or self.global_down
+
+    # -- ports and keys -------------------------------------------------------------------------------
+
+    def bind_port(self, port: int, name: str) -> None:
+        self._ports[port] = self.get(name).name
+
+    def unbind_port(self, port: int) -> None:
+        self._ports.pop(port, None)
+
+    def ports_of(self, name: str) -> list[int]:
+        return [port for port, owner in self._ports.items() if owner == name]
+
+    def bound_ports(self) -> dict[int, str]:
+        return dict(self._ports)
+
+    def register_api_key(self, api_key: str, name: str) -> None:
+        """Calls carrying ``api_key`` as their ``Authorization`` value land in namespace ``name``."""
+        if not api_key:
+            raise NamespaceError("api_key must not be empty")
+        self._api_keys[api_key] = self.get(name).name
+
+    def is_registered_key(self, api_key: str) -> bool:
+        return api_key in self._api_keys
+
+    def api_key_count(self, name: str) -> int:
+        return sum(1 for owner in self._api_keys.values() if owner == name)
+
+    # -- lifecycle ------------------------------------------------------------------------------------
+
+    def reset(self, name: str) -> Namespace:
+        ns = self.get(name)
+        ns.reset(self._fresh_policies())
+        return ns
+
+    def remove(self, name: str) -> bool:
+        """Forget a namespace (and its keys); ``default`` is only reset. Its ports must be closed first."""
+        if name == DEFAULT_NAMESPACE:
+            self.reset(name)
+            return True
+        self._api_keys = {key: owner for key, owner in self._api_keys.items() if owner != name}
+        return self._namespaces.pop(name, None) is not None
+
+    def refresh_down(self, now: float | None = None) -> list[Namespace]:
+        """Recompute each namespace's ``down`` from the rule books; the namespaces whose state changed."""
+        now = time.monotonic() if now is None else now
+        self.global_down = self.global_rules.has_down(now) is not None
+        changed = []
+        for ns in self._namespaces.values():
+            down = ns.rules.has_down(now) is not None
+            if down != ns.down:
+                ns.down = down
+                changed.append(ns)
+        return changed
+
+    def _fresh_policies(self) -> PolicySet:
+        return self.base_policies  # a PolicySet is frozen: sharing it is safe

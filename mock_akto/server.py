@@ -1,0 +1,189 @@
+"""Run the engine: in the foreground (``python -m mock_akto serve``) or in a background thread for tests.
+
+uvicorn runs with uvloop, the transport-exposing httptools protocol (socket faults need it), no access
+log (it would cost throughput and could log tokens in query strings), and lifespan on (listeners close on
+shutdown). Once the socket is bound the server prints one machine-readable line,
+``mock-akto listening on http://HOST:PORT``, so a parent process can start it with ``--port 0``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+import uvicorn
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from .contract import DEFAULT_MAX_BODY_BYTES
+from .journal import DEFAULT_MAX_ENTRIES, DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_PAYLOAD_CAP
+from .protocol import TransportExposingProtocol
+
+READY_PREFIX = "mock-akto listening on "
+TOKEN_ENV = "MOCK_AKTO_TOKEN"
+
+
+class EngineConfig(BaseModel):
+    """How to run one engine. ``token`` is a secret: it never shows in reprs, logs or the journal."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = Field("127.0.0.1", description="bind address (loopback by default)")
+    port: int = Field(0, ge=0, le=65535, description="0 picks a free port (printed in the ready line)")
+    token: SecretStr | None = Field(None, description="when set, /api/* needs this Authorization (raw or Bearer)")
+    policies_file: Path | None = Field(None, description="YAML policies every namespace starts from")
+    journal_size: int = Field(DEFAULT_MAX_ENTRIES, ge=1, description="journal entries kept per namespace")
+    ingest_size: int = Field(DEFAULT_MAX_ENTRIES, ge=1, description="ingest records kept per namespace")
+    journal_payload_cap: int = Field(DEFAULT_PAYLOAD_CAP, ge=0, description="characters kept of each payload")
+    journal_max_bytes: int = Field(DEFAULT_MAX_PAYLOAD_BYTES, ge=1, description="payload characters per ring")
+    max_body_bytes: int = Field(DEFAULT_MAX_BODY_BYTES, ge=1, description="larger request bodies get 413")
+    log_level: str = "warning"
+
+
+class EngineUvicornServer(uvicorn.Server):
+    """uvicorn's server, plus the bound port and a callback once it listens."""
+
+    def __init__(self, config: uvicorn.Config, on_ready: Callable[["EngineUvicornServer"], None] | None = None) -> None:
+        super().__init__(config)
+        self.on_ready = on_ready
+        self.bound_port: int | None = None
+
+    async def startup(self, sockets: list | None = None) -> None:  # type: ignore[override]
+        await super().startup(sockets=sockets)
+        if self.started:
+            self.bound_port = self.servers[0].sockets[0].getsockname()[1]
+            if self.on_ready is not None:
+                self.on_ready(self)
+
+
+def build_server(config: EngineConfig, on_ready: Callable[[EngineUvicornServer], None] | None = None) -> EngineUvicornServer:
+    """The engine app wired into a uvicorn server (not started)."""
+    from .app import build_app
+
+    app = build_app(config)
+    uv_config = uvicorn.Config(
+        app,
+        host=config.host,
+        port=config.port,
+        loop="uvloop",
+        http=TransportExposingProtocol,
+        lifespan="on",
+        access_log=False,
+        log_level=config.log_level,
+        timeout_graceful_shutdown=2,
+        server_header=False,
+    )
+    server = EngineUvicornServer(uv_config, on_ready=on_ready)
+    app.engine.attach_server(server)
+    return server
+
+
+def url_of(host: str, port: int) -> str:
+    return f"http://{host}:{port}"
+
+
+def run(config: EngineConfig) -> None:
+    """Serve in the foreground until SIGINT/SIGTERM; prints the ready line once bound."""
+
+    def announce(server: EngineUvicornServer) -> None:
+        print(f"{READY_PREFIX}{url_of(config.host, server.bound_port or config.port)}", flush=True)
+
+    server = build_server(config, on_ready=announce)
+    server.run()
+    if not server.started:
+        raise SystemExit(1)
+
+
+class EngineServer:
+    """The engine in a background thread of this process, for tests and embedding.
+
+    >>> with EngineServer(EngineConfig()) as engine:
+    ...     httpx.get(engine.url + "/health")
+    """
+
+    def __init__(self, config: EngineConfig | None = None, *, startup_timeout: float = 15.0) -> None:
+        self.config = config or EngineConfig()
+        self.startup_timeout = startup_timeout
+        self._ready = threading.Event()
+        self._server = build_server(self.config, on_ready=lambda _server: self._ready.set())
+        self._thread = threading.Thread(target=self._server.run, name="mock-akto-engine", daemon=True)
+
+    @property
+    def port(self) -> int:
+        if self._server.bound_port is None:
+            raise RuntimeError("the engine is not running")
+        return self._server.bound_port
+
+    @property
+    def url(self) -> str:
+        return url_of(self.config.host, self.port)
+
+    @property
+    def engine(self):  # -> app.Engine; for in-process inspection in tests
+        return self._server.config.app.engine
+
+    def start(self) -> "EngineServer":
+        self._thread.start()
+        deadline = time.monotonic() + self.startup_timeout
+        while not self._ready.wait(0.05):
+            if not self._thread.is_alive():
+                raise RuntimeError("the engine failed to start (see the uvicorn error above)")
+            if time.monotonic() >= deadline:
+                self._server.should_exit = True
+                raise RuntimeError(f"the engine did not start within {self.startup_timeout:g}s")
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            self._server.force_exit = True
+            self._thread.join(timeout)
+
+    def __enter__(self) -> "EngineServer":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+# --------------------------------------------------------------------------------------------- `serve`
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``serve`` options (shared with the full CLI in mock_akto.cli)."""
+    parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=0, help="port; 0 picks a free one (default 0)")
+    parser.add_argument("--policies", type=Path, default=None, metavar="FILE", help="policies YAML")
+    parser.add_argument("--token", default=os.environ.get(TOKEN_ENV), help=f"require this Authorization value on "
+                        f"/api/* (raw or Bearer); default ${TOKEN_ENV}, which keeps it out of the process list")
+    parser.add_argument("--journal-size", type=int, default=DEFAULT_MAX_ENTRIES, help="journal entries per namespace")
+    parser.add_argument("--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES, help="413 above this size")
+    parser.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"])
+
+
+def config_from_args(args: argparse.Namespace) -> EngineConfig:
+    return EngineConfig(
+        host=args.host, port=args.port, policies_file=args.policies,
+        token=SecretStr(args.token) if args.token else None,
+        journal_size=args.journal_size, ingest_size=args.journal_size,
+        max_body_bytes=args.max_body_bytes, log_level=args.log_level,
+    )
+
+
+def serve_main(argv: Sequence[str] | None = None) -> int:
+    """A minimal ``mock-akto serve`` (the full CLI lives in mock_akto.cli)."""
+    parser = argparse.ArgumentParser(prog="mock-akto", description="The fake Akto guardrail engine.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    add_serve_arguments(commands.add_parser("serve", help="run the engine"))
+    args = parser.parse_args(argv)
+    run(config_from_args(args))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(serve_main())
