@@ -46,8 +46,10 @@ def luhn_valid(number: str) -> bool:
 
 
 def _card_number(candidate: str) -> bool:
+    """Card networks issue numbers starting 3 (Amex, Diners, JCB), 4 (Visa), 5 (Mastercard) or 6 (Discover);
+    the prefix keeps Luhn-valid epoch-millisecond timestamps and order numbers out."""
     digits = sum(c.isdigit() for c in candidate)
-    return 13 <= digits <= 19 and luhn_valid(candidate)
+    return 13 <= digits <= 19 and candidate[0] in "3456" and luhn_valid(candidate)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +136,7 @@ _JAILBREAK = re.compile(
     re.IGNORECASE | re.VERBOSE,
 )
 
-_EMAIL = re.compile(r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")
+_EMAIL = re.compile(r"(?<![\w.%+-])[\w.%+-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}\b")
 
 _PHONE = re.compile(
     r"""
