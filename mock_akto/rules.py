@@ -171,12 +171,14 @@ class RuleBook:
         self._rules: list[FaultRule] = []
 
     def add(self, rule: FaultRule, now: float | None = None) -> FaultRule:
-        """Store ``rule`` (its clock starts at ``now``, default the monotonic clock); ids must be unique."""
+        """Store a copy of ``rule`` and return it (so one preset rule can seed several books without
+        sharing counters); its clock starts at ``now``, default the monotonic clock. Ids must be unique."""
         if any(existing.id == rule.id for existing in self._rules):
             raise ValueError(f"a fault rule with id {rule.id!r} already exists")
-        rule.start(time.monotonic() if now is None else now)
-        self._rules.append(rule)
-        return rule
+        stored = rule.model_copy(deep=True)
+        stored.start(time.monotonic() if now is None else now)
+        self._rules.append(stored)
+        return stored
 
     def remove(self, rule_id: str) -> bool:
         before = len(self._rules)

@@ -192,6 +192,14 @@ def test_ids_are_assigned_unique_and_duplicates_refused() -> None:
     assert book.list() == [] and book.pick(CallInfo()) is None
 
 
+def test_one_rule_object_can_seed_several_books_without_sharing_counters() -> None:
+    preset = rule(first_n=1, seed=1)
+    one, two = book_with(preset), book_with(preset)
+    assert one.pick(CallInfo(), now=T0) is not None
+    assert two.pick(CallInfo(), now=T0) is not None  # two's first call: not used up by one's
+    assert preset.matched == 0 and one.list()[0].matched == 1 and two.list()[0].matched == 1
+
+
 def test_first_matching_rule_wins_in_insertion_order() -> None:
     book = book_with(rule(match={"path": "/other"}, fault={"type": "empty_response"}),
                      rule(fault={"type": "status", "status": 429}),
