@@ -1,0 +1,73 @@
+"""Sending a scenario's request like a real OpenAI-style client would, and reading the whole answer."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, Mapping
+
+import httpx
+
+from harness.scenarios.connectors.base import ClientResponse
+from harness.scenarios.model import Traffic
+
+#: Bound on one client request: longer than any engine timeout a scenario sets (<= 60 s) plus margins.
+CLIENT_TIMEOUT_S = 90.0
+
+
+def openai_chat_body(traffic: Traffic, default_model: str) -> dict[str, Any]:
+    body: dict[str, Any] = {"model": traffic.model or default_model, "messages": traffic.chat_messages()}
+    if traffic.stream:
+        body["stream"] = True
+    return body
+
+
+def send_openai_chat(
+    url: str,
+    traffic: Traffic,
+    *,
+    default_model: str,
+    headers: Mapping[str, str] = {},
+    verify: bool | str = True,
+    proxy: str | None = None,
+) -> ClientResponse:
+    """POST an OpenAI chat completion to ``url``; streams are read to the end (``stream_text`` assembled)."""
+    body = openai_chat_body(traffic, default_model)
+    all_headers = {"content-type": "application/json", **headers, **traffic.headers}
+    started = time.perf_counter()
+    try:
+        with httpx.Client(timeout=CLIENT_TIMEOUT_S, verify=verify, proxy=proxy, trust_env=False) as client:
+            with client.stream("POST", url, json=body, headers=all_headers) as response:
+                raw = response.read().decode(errors="replace")
+                elapsed = (time.perf_counter() - started) * 1000
+                is_sse = "text/event-stream" in response.headers.get("content-type", "")
+                return ClientResponse(
+                    status=response.status_code,
+                    headers={k.lower(): v for k, v in response.headers.items()},
+                    body=raw,
+                    elapsed_ms=elapsed,
+                    stream_text=sse_content(raw) if is_sse else None,
+                )
+    except httpx.HTTPError as exc:
+        elapsed = (time.perf_counter() - started) * 1000
+        return ClientResponse(status=0, headers={}, body="", elapsed_ms=elapsed, error=f"{type(exc).__name__}: {exc}")
+
+
+def sse_content(raw: str) -> str:
+    """Concatenated ``choices[].delta.content`` of an OpenAI SSE stream (error frames are kept in ``body``)."""
+    pieces: list[str] = []
+    for line in raw.splitlines():
+        if not line.startswith("data:"):
+            continue
+        data = line[5:].strip()
+        if not data or data == "[DONE]":
+            continue
+        try:
+            event = json.loads(data)
+        except ValueError:
+            continue
+        for choice in event.get("choices") or ():
+            content = (choice.get("delta") or {}).get("content")
+            if isinstance(content, str):
+                pieces.append(content)
+    return "".join(pieces)

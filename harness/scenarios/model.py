@@ -1,0 +1,298 @@
+"""A contract scenario as data: engine state, connector config, traffic, and the expected outcome.
+
+One YAML file (``scenarios/*.yaml``) is one :class:`Scenario`. Every model forbids unknown fields, and
+:func:`load_scenario` reports a bad one as ``file: field.path: message`` so a typo never silently turns a
+check off. Expectations have a ``default`` block and optional per-connector overrides, merged field by
+field (:meth:`Expect.for_connector`), because the same scenario runs against every connector.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from mock_akto.policies import Policy
+from mock_akto.rules import FaultRule
+
+#: Connector names a scenario may give overrides for. Adding a connector adds its name here.
+CONNECTOR_NAMES = ("litellm", "litellm-builtin", "egress", "truefoundry")
+
+ConnectorMode = Literal["validate_and_ingest", "monitor_only"]
+FailMode = Literal["fail_open", "fail_closed"]
+
+
+class ScenarioError(ValueError):
+    """A scenario file is invalid; the message names the file and the field."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------------------------- given
+
+
+class EngineState(Strict):
+    """What the fake engine's namespace holds before the traffic is sent."""
+
+    #: A bundled preset name (``default-policies``, ``block-all`` ...) or an inline policy list.
+    #: None: the namespace's defaults (the ``default-policies`` preset).
+    policies: str | list[Policy] | None = None
+    #: Fault rules, in the format of ``POST /__admin/faults/rules`` (``{fault: {...}, match: {...}}``).
+    faults: list[FaultRule] = Field(default_factory=list)
+
+    @field_validator("faults", mode="before")
+    @classmethod
+    def _bare_faults(cls, value: Any) -> Any:
+        """Accept a bare fault (``{type: hang}``) as shorthand for ``{fault: {type: hang}}``."""
+        if not isinstance(value, list):
+            return value
+        return [item if not isinstance(item, dict) or "fault" in item or "sequence" in item else {"fault": item}
+                for item in value]
+
+
+class ConnectorConfig(Strict):
+    """How the connector under test is configured. Scenarios with equal configs share one running instance."""
+
+    mode: ConnectorMode = "validate_and_ingest"
+    fail_mode: FailMode = "fail_closed"
+    #: Engine call timeout in whole seconds (LiteLLM's ``guardrail_timeout`` is an integer). None: default (5).
+    timeout_s: int | None = Field(None, gt=0, le=60)
+    account_id: str | None = None
+    vxlan_id: str | None = None
+
+
+class Traffic(Strict):
+    """The one client request the scenario sends through the connector."""
+
+    provider: Literal["openai", "anthropic"] = "openai"
+    model: str | None = None
+    prompt: str | None = None
+    messages: list[dict[str, Any]] | None = None
+    stream: bool = False
+    #: Extra client headers (e.g. a cookie, to check that credentials never reach the engine).
+    headers: dict[str, str] = Field(default_factory=dict)
+    #: What the fake LLM answers (None: its default reply).
+    llm_reply: str | None = None
+
+    @model_validator(mode="after")
+    def _one_input(self) -> "Traffic":
+        if (self.prompt is None) == (self.messages is None):
+            raise ValueError("give exactly one of prompt or messages")
+        return self
+
+    def chat_messages(self) -> list[dict[str, Any]]:
+        return list(self.messages) if self.messages is not None else [{"role": "user", "content": self.prompt}]
+
+    def tagged(self, reference: str) -> "Traffic":
+        """The same traffic with ``[ref <reference>]`` appended to the last user message.
+
+        The runner counts journal entries, ingest records and LLM requests by this reference, so background
+        calls that a previous scenario left in flight are never mistaken for this one's.
+        """
+        messages = [dict(m) for m in self.chat_messages()]
+        users = [m for m in messages if m.get("role") == "user"] or messages
+        last = users[-1]
+        marker = f" [ref {reference}]"
+        if isinstance(last.get("content"), str):
+            last["content"] += marker
+        else:
+            last["content"] = [*(last.get("content") or []), {"type": "text", "text": marker}]
+        return self.model_copy(update={"messages": messages, "prompt": None})
+
+
+# --------------------------------------------------------------------------------------------- then
+
+
+class Text(Strict):
+    """A check on a text value: any given condition must hold."""
+
+    equals: Any = None
+    contains: str | list[str] | None = None
+    not_contains: str | list[str] | None = None
+
+    def problems(self, what: str, actual: Any) -> list[str]:
+        found: list[str] = []
+        if self.equals is not None and actual != self.equals:
+            found.append(f"{what}: expected {self.equals!r}, got {actual!r}")
+        text = actual if isinstance(actual, str) else ("" if actual is None else str(actual))
+        for needle in _as_list(self.contains):
+            if needle not in text:
+                found.append(f"{what}: expected to contain {needle!r}, got {_short(text)!r}")
+        for needle in _as_list(self.not_contains):
+            if needle in text:
+                found.append(f"{what}: must not contain {needle!r}, got {_short(text)!r}")
+        return found
+
+
+def _text_check(value: Any) -> Any:
+    """A plain value means ``equals``; a mapping is a :class:`Text` check."""
+    return value if isinstance(value, dict) else {"equals": value}
+
+
+#: In YAML either a plain value (``status_code: "403"``) or ``{contains: ..., not_contains: ...}``.
+TextCheck = Annotated[Text, BeforeValidator(_text_check)]
+
+
+class LLMReceived(Strict):
+    """What the fake LLM upstream got (the last request of this scenario)."""
+
+    contains: str | list[str] | None = None
+    not_contains: str | list[str] | None = None
+    model: str | None = None
+
+
+class JournalEntryExpect(Strict):
+    """One engine call that must be in the journal: flags must equal; payload checks optional."""
+
+    flags: dict[Literal["guardrails", "response_guardrails", "ingest_data"], bool] = Field(default_factory=dict)
+    request_payload: TextCheck | None = None
+    request_headers: TextCheck | None = None
+
+
+class JournalExpect(Strict):
+    """The engine calls the scenario caused (only calls carrying this scenario's reference are counted)."""
+
+    #: Exactly this many calls (waited for with a deadline).
+    count: int | None = Field(None, ge=0)
+    entries: list[JournalEntryExpect] = Field(default_factory=list)
+    #: Checked on every call's ``requestHeaders`` (e.g. ``not_contains: authorization``).
+    all_request_headers: TextCheck | None = None
+
+
+class IngestRecordExpect(Strict):
+    status_code: str | None = None
+    request_payload: TextCheck | None = None
+    response_payload: TextCheck | None = None
+    account_id: str | None = None
+    vxlan_id: str | None = None
+
+
+class IngestExpect(Strict):
+    """Traffic records (``ingest_data=true``) the scenario caused; each listed record must be found."""
+
+    count: int | None = Field(None, ge=0)
+    records: list[IngestRecordExpect] = Field(default_factory=list)
+
+
+class LatencyExpect(Strict):
+    """Wall-clock bound on the client's request (status line and full body)."""
+
+    max_ms: float | None = Field(None, gt=0)
+    #: The connector's engine timeout plus this margin (``answered within timeout + 250 ms``).
+    within_timeout_plus_ms: float | None = Field(None, ge=0)
+    #: Lower bound (e.g. the request really waited for the timeout).
+    min_ms: float | None = Field(None, ge=0)
+
+
+class Expectation(Strict):
+    """The outcome for one connector. Every field is optional: None means "not checked"."""
+
+    status: int | None = None
+    #: Response JSON by dotted path (``error.message``, ``choices.0.message.content``).
+    body: dict[str, TextCheck] | None = None
+    headers: dict[str, TextCheck] | None = None
+    #: Whether the request reached the fake LLM.
+    llm_called: bool | None = None
+    llm_received: LLMReceived | None = None
+    journal: JournalExpect | None = None
+    ingest: IngestExpect | None = None
+    latency: LatencyExpect | None = None
+    #: Overrides only: do not run this scenario on the connector (the reason is shown in the matrix).
+    skip: str | None = None
+    #: Overrides only: the connector is known to miss ``default``; the run must fail (strict xfail).
+    xfail: str | None = None
+
+
+class Expect(Strict):
+    """``default`` plus per-connector overrides (keys from :data:`CONNECTOR_NAMES`)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    default: Expectation = Field(default_factory=Expectation)
+
+    @model_validator(mode="after")
+    def _known_connectors(self) -> "Expect":
+        for name, value in (self.model_extra or {}).items():
+            if name not in CONNECTOR_NAMES:
+                raise ValueError(f"unknown connector {name!r} (known: {', '.join(CONNECTOR_NAMES)})")
+            try:
+                self.model_extra[name] = Expectation.model_validate(value)
+            except ValidationError as exc:
+                raise ValueError(f"{name}: {_describe(exc)}") from None
+        return self
+
+    def for_connector(self, name: str) -> Expectation:
+        """``default`` with the connector's override fields laid over it."""
+        override = (self.model_extra or {}).get(name)
+        if override is None:
+            return self.default
+        merged = self.default.model_dump(exclude_unset=True) | override.model_dump(exclude_unset=True)
+        return Expectation.model_validate(merged)
+
+
+class Scenario(Strict):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    description: str
+    engine: EngineState = Field(default_factory=EngineState)
+    connector: ConnectorConfig = Field(default_factory=ConnectorConfig)
+    traffic: Traffic
+    expect: Expect
+    #: Marks slow scenarios (e.g. a real 5 s timeout) so pytest can select them.
+    slow: bool = False
+    #: Where it was loaded from (set by :func:`load_scenario`).
+    source: str = ""
+
+
+# --------------------------------------------------------------------------------------------- loading
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ScenarioError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{path}: a scenario is a mapping")
+    data.setdefault("name", path.stem)
+    try:
+        return Scenario.model_validate({**data, "source": str(path)})
+    except ValidationError as exc:
+        raise ScenarioError(f"{path}: {_describe(exc)}") from None
+
+
+def load_scenarios(directory: str | Path, pattern: str = "*") -> list[Scenario]:
+    """Every ``*.yaml`` in ``directory`` whose scenario name matches the glob ``pattern``, sorted by name."""
+    from fnmatch import fnmatchcase
+
+    found = [load_scenario(p) for p in sorted(Path(directory).glob("*.yaml"))]
+    names = [s.name for s in found]
+    duplicates = {n for n in names if names.count(n) > 1}
+    if duplicates:
+        raise ScenarioError(f"{directory}: duplicate scenario names: {', '.join(sorted(duplicates))}")
+    return [s for s in found if fnmatchcase(s.name, pattern)]
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors():
+        where = ".".join(str(p) for p in error["loc"]) or "(scenario)"
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown field"
+        parts.append(f"{where}: {message}")
+    return "; ".join(parts)
+
+
+def _as_list(value: str | list[str] | None) -> list[str]:
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else list(value)
+
+
+def _short(text: str, limit: int = 300) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
