@@ -1,0 +1,128 @@
+"""Engine throughput and p99 against the ceiling of its own server stack (issue 2, Performance).
+
+Two servers on core 0, each one uvicorn process with uvloop + httptools: the engine (default policies,
+journal on) and :mod:`bench.raw_app` answering the engine's own verdict bytes. Load comes from core 1:
+
+* closed loop: ``wrk``, 50 connections, a typical LiteLLM-style chat envelope (guardrails=true); rounds
+  alternate raw / engine so that noise from other work on the machine hits both alike;
+* fixed rate: 500 req/s open loop (Python asyncio + aiohttp, latency from each request's scheduled start,
+  exact per-request timings), because Debian ships no ``wrk2``.
+
+Targets: engine >= 70% of raw req/s; engine p99 at 500 req/s < 10 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+from typing import Sequence
+
+import httpx
+
+from bench._common import Check, Summary, Timings, console, machine_notes, print_checks, print_comparison, round_orders
+from bench.load import http_session, open_loop, post_call
+from bench.payloads import ALLOW_PROMPT, ENGINE_QUERY, engine_chat_body
+from bench.servers import LOADGEN_CPU, SERVER_CPU, engine_process, pin_process, pin_self, raw_app_process, server_pid
+from bench.wrk import WrkResult, require_wrk, run_wrk
+from mock_akto.wire import HTTP_PROXY_PATH
+
+HEADERS = {"content-type": "application/json"}
+TARGET_RATIO = 0.70
+TARGET_FIXED_RATE_P99_MS = 10.0
+
+
+def _closed_loop_summary(runs: list[WrkResult]) -> Summary:
+    """Throughput over every round; percentiles are the median of the rounds' exact wrk percentiles."""
+    requests = sum(r.requests for r in runs)
+    wall = sum(r.duration_s for r in runs)
+    pct = {p: statistics.median(r.summary.percentiles_ms[p] for r in runs) for p in (50.0, 90.0, 99.0, 99.9)}
+    return Summary(count=requests, percentiles_ms=pct, min_ms=min(r.summary.min_ms for r in runs),
+                   max_ms=max(r.summary.max_ms for r in runs),
+                   mean_ms=statistics.fmean(r.summary.mean_ms for r in runs),
+                   errors=sum(r.errors + r.non_2xx for r in runs), wall_s=wall, exact=True)
+
+
+async def _fixed_rate(urls: dict[str, str], body: bytes, *, rate: float, seconds: float, rounds: int) -> dict[str, Timings]:
+    totals = {name: Timings(name=name) for name in urls}
+    async with http_session(64) as session:
+        calls = {name: post_call(session, url, body, HEADERS) for name, url in urls.items()}
+        for name, call in calls.items():  # warm the pool and both servers
+            await open_loop(call, rate=rate, duration_s=1.0)
+        for order in round_orders(list(urls), rounds):
+            for name in order:
+                totals[name].merge(await open_loop(calls[name], rate=rate, duration_s=seconds, name=name))
+    return totals
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench engine_throughput", description=__doc__.split("\n")[0])
+    parser.add_argument("--duration", type=int, default=5, help="seconds per wrk round (default 5)")
+    parser.add_argument("--rounds", type=int, default=4, help="closed-loop rounds per server (default 4)")
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--rate", type=float, default=500.0, help="fixed-rate requests per second (default 500)")
+    parser.add_argument("--rate-seconds", type=float, default=10.0, help="seconds per fixed-rate round (default 10)")
+    parser.add_argument("--rate-rounds", type=int, default=2)
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    args = parser.parse_args(argv)
+    require_wrk()
+
+    console.rule("engine throughput vs raw ASGI ceiling")
+    console.print(machine_notes())
+    body = engine_chat_body(ALLOW_PROMPT)
+    path = f"{HTTP_PROXY_PATH}?{ENGINE_QUERY}"
+    with engine_process() as engine, tempfile.TemporaryDirectory() as tmp:
+        answer = httpx.post(engine.url + path, content=body, headers=HEADERS, timeout=10, trust_env=False)
+        if answer.status_code != 200 or answer.json()["data"]["guardrailsResult"]["Allowed"] is not True:
+            sys.exit(f"the engine did not allow the benchmark prompt: {answer.status_code} {answer.text[:300]}")
+        verdict_file = Path(tmp) / "verdict.json"
+        verdict_file.write_bytes(answer.content)
+        raw_proc, raw_url = raw_app_process(verdict_file)
+        with raw_proc:
+            pinned = all([pin_process(server_pid(engine), SERVER_CPU), pin_process(server_pid(raw_proc), SERVER_CPU),
+                          pin_self(LOADGEN_CPU)])
+            console.print(f"servers pinned to cpu {SERVER_CPU}, load generators to cpu {LOADGEN_CPU}: {pinned}; "
+                          f"body {len(body)} B, answer {len(answer.content)} B")
+            urls = {"raw": raw_url + path, "engine": engine.url + path}
+            for url in urls.values():  # warm-up, thrown away
+                run_wrk(url, body=body, headers=HEADERS, connections=args.connections, duration_s=2, cpu=LOADGEN_CPU)
+            runs: dict[str, list[WrkResult]] = {name: [] for name in urls}
+            for order in round_orders(list(urls), args.rounds):
+                for name in order:
+                    runs[name].append(run_wrk(urls[name], body=body, headers=HEADERS, connections=args.connections,
+                                              duration_s=args.duration, cpu=LOADGEN_CPU))
+            fixed = asyncio.run(_fixed_rate(urls, body, rate=args.rate, seconds=args.rate_seconds, rounds=args.rate_rounds))
+
+    closed = {name: _closed_loop_summary(r) for name, r in runs.items()}
+    closed_rows = print_comparison(closed, baseline="raw",
+                                   title=f"closed loop: wrk, {args.connections} connections, {args.rounds} x {args.duration} s "
+                                   "(percentiles: median of rounds)")
+    for name, r in runs.items():
+        console.print(f"  {name} rounds req/s: " + ", ".join(f"{x.rps:,.0f}" for x in r))
+    fixed_rows = print_comparison(fixed, baseline="raw", title=f"fixed rate: {args.rate:g} req/s open loop, "
+                                  f"{args.rate_rounds} x {args.rate_seconds:g} s (exact per-request timings)",
+                                  percentiles=(50.0, 99.0, 99.9))
+    ratio = closed["engine"].rps / closed["raw"].rps
+    engine_p99 = fixed["engine"].summary().p99
+    ok = print_checks([
+        Check("engine req/s vs raw ASGI", f"{ratio:.0%} ({closed['engine'].rps:,.0f} vs {closed['raw'].rps:,.0f} req/s)",
+              f">= {TARGET_RATIO:.0%}", ratio >= TARGET_RATIO),
+        Check(f"engine p99 at {args.rate:g} req/s", f"{engine_p99:.2f} ms", f"< {TARGET_FIXED_RATE_P99_MS:g} ms",
+              engine_p99 < TARGET_FIXED_RATE_P99_MS),
+        Check("no errors", f"{sum(s.errors for s in closed.values()) + sum(t.errors for t in fixed.values())} errors",
+              "0", all(s.errors == 0 for s in closed.values()) and all(t.errors == 0 for t in fixed.values())),
+    ])
+    if args.json:
+        args.json.write_text(json.dumps({"notes": machine_notes(), "closed_loop": closed_rows, "fixed_rate": fixed_rows,
+                                         "ratio": ratio, "rounds_rps": {n: [x.rps for x in r] for n, r in runs.items()}},
+                                        indent=2, default=str))
+    return 0 if ok or not args.strict else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,66 @@
+"""The servers a benchmark compares, each on one pinned core and a free loopback port.
+
+Both run on the same stack (uvicorn + uvloop + httptools, one process, no access log), so the difference
+between them is the app. Pinning keeps the server on core 0 and the load generator on core 1; without
+``sched_setaffinity`` (or with one core) the benchmark still runs and says so in its notes.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from harness.engine import EngineProcess
+from harness.process import LOOPBACK, ManagedProcess, free_port, port_open
+
+from bench.raw_app import BODY_FILE_ENV, DELAY_MS_ENV
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SERVER_CPU = 0
+LOADGEN_CPU = 1
+
+
+def can_pin() -> bool:
+    return hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) >= 2
+
+
+def pin_process(pid: int, cpu: int) -> bool:
+    """Pin every thread of ``pid`` to ``cpu`` (threads created later inherit it). False when not possible."""
+    if not can_pin():
+        return False
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            os.sched_setaffinity(int(tid), {cpu})
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def pin_self(cpu: int = LOADGEN_CPU) -> bool:
+    """Pin this process (the Python load generator) to ``cpu``."""
+    return pin_process(os.getpid(), cpu)
+
+
+def raw_app_process(body_file: Path, *, delay_ms: int = 0) -> tuple[ManagedProcess, str]:
+    """The stack's ceiling: :mod:`bench.raw_app` answering the bytes in ``body_file`` (after ``delay_ms``)."""
+    port = free_port()
+    argv = [sys.executable, "-m", "uvicorn", "bench.raw_app:app", "--host", LOOPBACK, "--port", str(port),
+            "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning",
+            "--lifespan", "off"]
+    env = {BODY_FILE_ENV: str(body_file), DELAY_MS_ENV: str(delay_ms)}
+    proc = ManagedProcess("bench-raw-app", argv, ready=port_open(port), cwd=REPO_ROOT, env=env, startup_timeout=20)
+    return proc, f"http://{LOOPBACK}:{port}"
+
+
+def engine_process(extra_args: Sequence[str] = ()) -> EngineProcess:
+    """The fake engine as users run it (``python -m mock_akto serve``): default policies, journal on."""
+    return EngineProcess(extra_args=extra_args)
+
+
+def server_pid(process: ManagedProcess | EngineProcess) -> int:
+    managed = process.process if isinstance(process, EngineProcess) else process
+    if managed.proc is None:
+        raise RuntimeError(f"{managed.name} is not running")
+    return managed.proc.pid

@@ -1,0 +1,157 @@
+"""The load-test suites: engine direct, guardrail timeout budgets through a connector, any target.
+
+Every suite builds scenarios (what to send, what must come back), budgets (what the raw timings must
+satisfy) and runs Locust bounded by ``--users`` and ``--run-time``; the exit code is the gate's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from contextlib import ExitStack, contextmanager
+from typing import Iterator
+
+from bench.payloads import ALLOW_PROMPT, BLOCK_PROMPT, REDACT_PROMPT
+from harness.engine import EngineNamespace, EngineProcess
+from loadtests.connectors import CONNECTORS, ConnectorSpec
+from loadtests.gate import Budget
+from loadtests.runner import run_locust
+from loadtests.targets import custom_target, engine_target
+from loadtests.users import BodyCheck, Scenario, user_class
+
+#: Markers the timeout suite's fault rules match on (``body_contains``): the prompt picks the engine delay.
+SLOW_BELOW = "LOADTEST-SLOW-BELOW"
+SLOW_ABOVE = "LOADTEST-SLOW-ABOVE"
+
+
+@contextmanager
+def engine_url(args: argparse.Namespace) -> Iterator[str]:
+    """``--engine-url`` when given, else a fresh engine process for the duration of the suite."""
+    if args.engine_url:
+        yield args.engine_url.rstrip("/")
+        return
+    with EngineProcess() as engine:
+        assert engine.url is not None
+        yield engine.url
+
+
+def _verdict(body: bytes) -> dict:
+    return json.loads(body)["data"]["guardrailsResult"]
+
+
+def expect_verdict(*, allowed: bool, modified: bool | None = None) -> BodyCheck:
+    """A body check for ``/api/http-proxy`` answers: the verdict must say ``allowed`` (and ``modified``)."""
+
+    def check(body: bytes) -> str | None:
+        try:
+            verdict = _verdict(body)
+        except (ValueError, KeyError, TypeError) as exc:
+            return f"unreadable verdict: {exc!r}"
+        if verdict.get("Allowed") is not allowed:
+            return f"expected Allowed={allowed}, got {verdict.get('Allowed')!r}"
+        if modified is not None and verdict.get("Modified") is not modified:
+            return f"expected Modified={modified}, got {verdict.get('Modified')!r}"
+        return None
+
+    return check
+
+
+# ------------------------------------------------------------------------------------------------ engine
+
+
+def run_engine_suite(args: argparse.Namespace) -> int:
+    """Engine direct: an allow / block / redact mix (6:2:2), each verdict checked, p99 budget on all."""
+    with engine_url(args) as url:
+        namespace = EngineNamespace.open(url, "loadtest-engine")
+        try:
+            if args.delay_ms:
+                namespace.client.add_fault({"type": "fixed_delay", "ms": args.delay_ms})
+            target = engine_target(namespace.url)
+            scenarios = [
+                Scenario("allow", target, ALLOW_PROMPT, 200, expect_verdict(allowed=True), weight=6),
+                Scenario("block", target, BLOCK_PROMPT, 200, expect_verdict(allowed=False), weight=2),
+                Scenario("redact", target, REDACT_PROMPT, 200, expect_verdict(allowed=True, modified=True), weight=2),
+            ]
+            timeout_s = max(10.0, 3 * (args.delay_ms or 0) / 1000)
+            users = [user_class("EngineMix", scenarios, timeout_s=timeout_s)]
+            budgets = [Budget("*", 99.0, max_ms=args.budget_p99_ms, min_count=args.min_requests)]
+            if args.budget_min_ms is not None:
+                budgets.append(Budget("*", 0.0, min_ms=args.budget_min_ms, min_count=args.min_requests))
+            result = run_locust(users, users=args.users, run_time_s=args.run_time, budgets=budgets,
+                                stop_timeout_s=timeout_s)
+            return result.exit_code
+        finally:
+            namespace.close()
+
+
+# ------------------------------------------------------------------------------------------------ timeout
+
+
+def timeout_scenarios(spec: ConnectorSpec, targets: dict[tuple[str, str], "object"], *, timeout_s: float,
+                      delta_ms: int, margin_ms: int) -> tuple[list[Scenario], list[Budget]]:
+    """Per fail mode: a delay below the timeout, one above it, and a down engine, each with its budgets.
+
+    Every prompt is a block prompt, so the status tells which side of the timeout a request fell on: the
+    verdict arrived (blocked), or the connector gave up (503 under fail_closed, passed under fail_open).
+    """
+    timeout_ms = timeout_s * 1000
+    scenarios: list[Scenario] = []
+    budgets: list[Budget] = []
+    for mode in ("fail_closed", "fail_open"):
+        gave_up = spec.unreachable_status if mode == "fail_closed" else spec.passed_status
+        cases = [
+            # name, engine namespace, prompt marker, expected status, min ms, max ms
+            ("below", "slow", SLOW_BELOW, spec.blocked_status, timeout_ms - delta_ms, timeout_ms + margin_ms),
+            ("above", "slow", SLOW_ABOVE, gave_up, timeout_ms, timeout_ms + margin_ms),
+            ("down", "down", "", gave_up, None, margin_ms),
+        ]
+        for case, namespace, marker, status, low, high in cases:
+            name = f"{spec.name}/{mode}/{case}"
+            prompt = f"{marker} {BLOCK_PROMPT}".strip()
+            scenarios.append(Scenario(name, targets[(mode, namespace)], prompt, status))  # type: ignore[arg-type]
+            budgets.append(Budget(name, 100.0, max_ms=high, outcome=str(status)))
+            if low is not None:
+                budgets.append(Budget(name, 0.0, min_ms=low, outcome=str(status)))
+    return scenarios, budgets
+
+
+def run_timeout_suite(args: argparse.Namespace) -> int:
+    """Guardrail latency budgets around the connector's engine timeout, in both fail modes."""
+    spec = CONNECTORS[args.connector]
+    timeout_s, delta, margin = args.timeout, args.delta_ms, args.margin_ms
+    with engine_url(args) as url, ExitStack() as stack:
+        slow = EngineNamespace.open(url, "loadtest-slow")
+        stack.callback(slow.close)
+        down = EngineNamespace.open(url, "loadtest-down")
+        stack.callback(down.close)
+        slow.client.add_fault({"type": "fixed_delay", "ms": int(timeout_s * 1000 - delta)},
+                              match={"body_contains": SLOW_BELOW})
+        slow.client.add_fault({"type": "fixed_delay", "ms": int(timeout_s * 1000 + delta)},
+                              match={"body_contains": SLOW_ABOVE})
+        down.client.add_fault("down")
+        targets = {(mode, ns_name): spec.launch(ns.url, mode, timeout_s, stack)
+                   for mode in ("fail_closed", "fail_open") for ns_name, ns in (("slow", slow), ("down", down))}
+        scenarios, budgets = timeout_scenarios(spec, targets, timeout_s=timeout_s, delta_ms=delta, margin_ms=margin)
+        if args.users < len(scenarios):
+            raise SystemExit(f"--users must be at least {len(scenarios)} (one per scenario) for this suite")
+        network_timeout = 3 * timeout_s + 5
+        users = [user_class(s.name.replace("/", "_"), [s], timeout_s=network_timeout, wait_s=args.wait)
+                 for s in scenarios]
+        result = run_locust(users, users=args.users, run_time_s=args.run_time, budgets=budgets,
+                            stop_timeout_s=network_timeout)
+        return result.exit_code
+
+
+# ------------------------------------------------------------------------------------------------ target
+
+
+def run_target_suite(args: argparse.Namespace) -> int:
+    """Any endpoint: a URL and a body template; every answer must have ``--expect-status``."""
+    headers = dict(h.split(":", 1) for h in args.header or [])
+    target = custom_target(args.target_url, args.body_template, {k.strip(): v.strip() for k, v in headers.items()})
+    scenario = Scenario("target", target, args.prompt, args.expect_status)
+    users = [user_class("Target", [scenario], timeout_s=args.network_timeout)]
+    budgets = [Budget("target", 99.0, max_ms=args.budget_p99_ms, min_count=args.min_requests)]
+    result = run_locust(users, users=args.users, run_time_s=args.run_time, budgets=budgets,
+                        stop_timeout_s=args.network_timeout)
+    return result.exit_code

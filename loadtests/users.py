@@ -1,0 +1,67 @@
+"""Locust users built from scenarios: each request is named, its status and (optionally) body are checked.
+
+A scenario says what to send (target + prompt), what must come back (status, and a body check returning a
+problem or ``None``) and under which name its timings are kept. Requests whose answer is wrong are marked
+failed through ``catch_response``; an expected 503 (fail_closed) is marked a success, so Locust's own
+failure count means "the connector did the wrong thing", never "it did what its fail mode says".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+from locust import FastHttpUser, constant
+
+from loadtests.targets import Target
+
+BodyCheck = Callable[[bytes], "str | None"]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    target: Target
+    prompt: str
+    expect_status: int
+    check: BodyCheck | None = None
+    weight: int = 1
+
+
+def _task(scenario: Scenario) -> Callable[[FastHttpUser], None]:
+    body = scenario.target.body(scenario.prompt)
+    headers = dict(scenario.target.headers)
+
+    def run(user: FastHttpUser) -> None:
+        with user.client.request(scenario.target.method, scenario.target.path, data=body, headers=headers,
+                                 name=scenario.name, catch_response=True) as response:
+            if response.status_code != scenario.expect_status:
+                response.failure(f"expected {scenario.expect_status}, got {response.status_code}")
+                return
+            problem = scenario.check(response.content or b"") if scenario.check else None
+            if problem:
+                response.failure(problem)
+            else:
+                response.success()
+
+    run.__name__ = scenario.name
+    return run
+
+
+def user_class(name: str, scenarios: Sequence[Scenario], *, timeout_s: float, weight: int = 1,
+               wait_s: float = 0.0) -> type[FastHttpUser]:
+    """A FastHttpUser running ``scenarios`` (weighted) against their common host, ``wait_s`` apart.
+
+    ``timeout_s`` becomes both ``connection_timeout`` and ``network_timeout``: set it well above the
+    connector's engine timeout, so a slow answer is measured rather than cut off by the load generator.
+    """
+    hosts = {s.target.base_url for s in scenarios}
+    if len(hosts) != 1:
+        raise ValueError(f"user {name!r}: scenarios must share one host, got {sorted(hosts)}")
+    tasks = {_task(s): s.weight for s in scenarios}
+    attrs = {
+        "host": hosts.pop(), "tasks": tasks, "wait_time": constant(wait_s), "weight": weight,
+        "connection_timeout": timeout_s, "network_timeout": timeout_s, "max_retries": 0,
+        "insecure": False, "__module__": __name__,
+    }
+    return type(name, (FastHttpUser,), attrs)
