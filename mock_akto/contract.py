@@ -26,6 +26,7 @@ from .journal import IngestRecord, JournalEntry, truncate
 from .namespaces import Namespace, NamespaceRegistry
 from .rules import CallInfo
 from .wire import (
+    Direction,
     HTTP_PROXY_PATH,
     MISSING_PAYLOAD_MESSAGE,
     VALIDATE_REQUEST_PATH,
@@ -50,8 +51,11 @@ DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
 #: so the client finishes sending and reads the 413 instead of a reset.
 DRAIN_LIMIT_BYTES = 64 * 1024 * 1024
 
-#: Envelope fields that must be a string (or null) on the wire; flags may also be JSON booleans.
+#: Envelope fields that must be a string (or null) on the wire. Flags are read leniently instead (only
+#: ``true``, as a string or a JSON boolean, turns one on), as the real service does.
 STRING_FIELDS = frozenset(Envelope.model_fields) | {"akto_metadata", "client_hook", "akto_connector", "payload"}
+#: Cache bounds for values recomputed from identical inputs on every call of a load test.
+_CACHE_SIZE = 1024
 _JSON_TYPE_NAMES = {bool: "boolean", int: "number", float: "number", list: "array", dict: "object", str: "string"}
 
 #: Connectors whose ingested traffic Akto tags ``mode: observe`` (the rest: ``inline``), contract 1.1.
@@ -82,30 +86,28 @@ def _type_name(value: Any) -> str:
     return _JSON_TYPE_NAMES.get(type(value), type(value).__name__)
 
 
-def parse_envelope(body: bytes) -> tuple[dict[str, Any], str]:
-    """The JSON object in ``body`` and its text; :class:`BadRequest` naming the problem otherwise.
+def parse_envelope(body: bytes) -> dict[str, Any]:
+    """The JSON object in ``body``; :class:`BadRequest` naming the problem otherwise.
 
     An empty body is an empty object (the real service then complains about ``requestPayload``).
     """
     if not body:
-        return {}, ""
+        return {}
     try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise BadRequest(f"Request body is not valid UTF-8 (byte 0x{body[exc.start]:02x} at offset {exc.start})",
-                         "invalid encoding") from None
-    try:
-        data = orjson.loads(text)
+        data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError as bad:
+            raise BadRequest(f"Request body is not valid UTF-8 (byte 0x{body[bad.start]:02x} at offset {bad.start})",
+                             "invalid encoding") from None
         raise BadRequest(f"Malformed JSON body: {exc}", "invalid JSON") from None
     if type(data) is not dict:
-        raise BadRequest(f"JSON body must be an object, got {_type_name(data)}", "invalid JSON") from None
+        raise BadRequest(f"JSON body must be an object, got {_type_name(data)}", "invalid JSON")
     for name, value in data.items():
-        if name in STRING_FIELDS and value is not None and type(value) is not str:
-            if name in ("guardrails", "response_guardrails", "ingest_data") and type(value) is bool:
-                continue
+        if type(value) is not str and value is not None and name in STRING_FIELDS:
             raise BadRequest(f"Field '{name}' must be a string, got {_type_name(value)}", "invalid field type")
-    return data, text
+    return data
 
 
 def parse_query(query_string: bytes) -> dict[str, str]:
@@ -207,7 +209,9 @@ class ContractRoutes:
         self._bearer = f"Bearer {token}" if token else None
         self.max_body_bytes = max_body_bytes
         self.payload_cap = payload_cap
-        self._routes: dict[str, Callable[..., Awaitable[Answer]]] = {
+        self._flags: dict[tuple[Any, ...], Flags] = {}
+        self._apps: dict[str, str] = {}
+        self._routes: dict[str, Callable[[Scope, bytes, Namespace, JournalEntry], Answer]] = {
             HTTP_PROXY_PATH: self._http_proxy,
             VALIDATE_REQUEST_PATH: self._validate_request,
             VALIDATE_RESPONSE_PATH: self._validate_response,
@@ -222,23 +226,19 @@ class ContractRoutes:
             await Exchange(scope, receive, send, Answer.of_json({"status": "ok"})).deliver()
             return
         started = time.perf_counter()
-        entry = JournalEntry(
-            seq=0, time=time.time(), namespace=ns.name, method=scope["method"], path=path, flags=None, app="",
-            request_payload=None, response_payload=None, request_headers=None, truncated=False,
-            request_verdict=None, response_verdict=None, fault=None, status=None, duration_ms=None, error=None,
-            done=False, size=0,
-        )
+        entry = JournalEntry(0, time.time(), ns.name, scope["method"], path, None, "", None, None, None, False,
+                             None, None, None, None, None, None, False, 0)
         if self.registry.is_down(ns):
             await self._refuse_while_down(scope, receive, send, ns, entry, started)
             return
-        body_text = ""
+        body = b""
         try:
             if self._token is not None and not self._authorized(call.authorization):
                 answer = Answer(status=401, body=unauthorized_page(path), content_type="text/html;charset=iso-8859-1")
                 entry.error = "missing or wrong Authorization"
             else:
                 body = await self._read_body(receive, call)
-                answer, body_text = await self._routes[path](scope, body, ns, entry)
+                answer = self._routes[path](scope, body, ns, entry)
         except BodyTooLarge:
             message = f"Request body larger than the engine's limit of {self.max_body_bytes} bytes"
             answer = Answer.of_json(failure_body(message, "payload too large"), status=413)
@@ -249,7 +249,7 @@ class ContractRoutes:
             entry.done = True
             ns.journal.append(self._sealed(entry, ns, started))
             return
-        await self._answer(scope, receive, send, ns, entry, answer, body_text, started)
+        await self._answer(scope, receive, send, ns, entry, answer, body, started)
 
     # -- steps --------------------------------------------------------------------------------------------
 
@@ -265,7 +265,7 @@ class ContractRoutes:
         limit = self.max_body_bytes
         if call.content_length is not None and call.content_length > limit:
             if not call.expect_continue:  # the client will send it anyway: let it, then say 413
-                await _drain(receive, call.content_length)
+                await _drain(receive, min(call.content_length, DRAIN_LIMIT_BYTES))
             raise BodyTooLarge
         message = await receive()
         if message["type"] == "http.disconnect":
@@ -291,34 +291,68 @@ class ContractRoutes:
             if not message.get("more_body"):
                 return b"".join(chunks)
 
-    async def _http_proxy(self, scope: Scope, body: bytes, ns: Namespace, entry: JournalEntry) -> tuple[Answer, str]:
+    def _flags_of(self, query_string: bytes, data: dict[str, Any]) -> Flags:
+        """Flags (query wins over body), cached: a load test sends the same few combinations."""
+        key = (query_string, _scalar(data.get("guardrails")), _scalar(data.get("response_guardrails")),
+               _scalar(data.get("ingest_data")), _scalar(data.get("akto_connector")))
+        flags = self._flags.get(key)
+        if flags is None:
+            flags = Flags.resolve(parse_query(query_string), data) if (query_string or data) else _NO_FLAGS
+            if len(self._flags) >= _CACHE_SIZE:
+                self._flags.clear()
+            self._flags[key] = flags
+        return flags
+
+    def _app_of(self, request_headers: Any) -> str:
+        if type(request_headers) is not str:
+            return ""
+        app = self._apps.get(request_headers)
+        if app is None:
+            app = app_of(request_headers)
+            if len(self._apps) >= _CACHE_SIZE:
+                self._apps.clear()
+            self._apps[request_headers] = app
+        return app
+
+    def _http_proxy(self, scope: Scope, body: bytes, ns: Namespace, entry: JournalEntry) -> Answer:
         try:
-            data, text = parse_envelope(body)
+            data = parse_envelope(body)
         except BadRequest as bad:
             entry.error = bad.message
-            return Answer.of_json(failure_body(bad.message, bad.error), status=422), _lenient_text(body)
-        query = parse_query(scope["query_string"])
-        flags = Flags.resolve(query, data) if (query or data) else _NO_FLAGS
-        entry.flags = flags
+            return Answer.of_json(failure_body(bad.message, bad.error), status=422)
+        flags = entry.flags = self._flags_of(scope["query_string"], data)
         request_payload = data.get("requestPayload")
         response_payload = data.get("responsePayload")
         request_headers = data.get("requestHeaders")
-        app = app_of(request_headers)
+        app = self._app_of(request_headers)
         self._journal_payloads(entry, request_payload, response_payload, request_headers, app)
         if not request_payload:
             entry.error = MISSING_PAYLOAD_MESSAGE
-            return Answer.of_json(failure_body(MISSING_PAYLOAD_MESSAGE, "requestPayload is required"), 422), text
-        try:
-            request_verdict = ns.policies.evaluate(request_payload, "request", app) if flags.guardrails else None
-            response_verdict = (
-                ns.policies.evaluate(response_payload or "", "response", app) if flags.response_guardrails else None
-            )
-        except Exception as exc:  # noqa: BLE001 - the real service answers any failure with this 422
-            log.exception("policy evaluation failed")
-            entry.error = f"Unexpected error: {exc}"
-            return Answer.of_json({"success": False, "message": entry.error, "data": {"error": str(exc)}}, 422), text
-        entry.request_verdict = request_verdict
-        entry.response_verdict = response_verdict
+            return Answer.of_json(failure_body(MISSING_PAYLOAD_MESSAGE, "requestPayload is required"), 422)
+        memo_key = (flags.guardrails, flags.response_guardrails, request_payload,
+                    response_payload if flags.response_guardrails else None, app)
+        memo = ns.answers.get(memo_key)
+        if memo is None:
+            try:
+                memo = self._decide(ns, flags, request_payload, response_payload, app)
+            except Exception as exc:  # noqa: BLE001 - the real service answers any failure with this 422
+                log.exception("policy evaluation failed")
+                entry.error = f"Unexpected error: {exc}"
+                return Answer.of_json({"success": False, "message": entry.error, "data": {"error": str(exc)}}, 422)
+            ns.remember(memo_key, memo)
+        body_bytes, answer_json, entry.request_verdict, entry.response_verdict = memo  # type: ignore[misc]
+        if flags.ingest_data:
+            self._ingest(ns, entry, data, flags, app, answer_json["data"].get("guardrailsResult"))
+        return Answer(body=body_bytes, json=answer_json)
+
+    @staticmethod
+    def _decide(ns: Namespace, flags: Flags, request_payload: str, response_payload: str | None,
+                app: str) -> tuple[bytes, dict[str, Any], Verdict | None, Verdict | None]:
+        """Policies on each direction asked for, merged when both: the 200 body, serialised once."""
+        request_verdict = ns.policies.evaluate(request_payload, "request", app) if flags.guardrails else None
+        response_verdict = (
+            ns.policies.evaluate(response_payload or "", "response", app) if flags.response_guardrails else None
+        )
         if request_verdict is not None and response_verdict is not None:
             result: dict[str, Any] | None = merge_verdicts(request_verdict, response_verdict)
         elif request_verdict is not None:
@@ -327,28 +361,27 @@ class ContractRoutes:
             result = response_verdict.to_wire()
         else:
             result = None
-        if flags.ingest_data:
-            self._ingest(ns, entry, data, flags, app, result)
-        return Answer.of_json(success_body(result)), text
+        answer_json = success_body(result)
+        return orjson.dumps(answer_json), answer_json, request_verdict, response_verdict
 
-    async def _validate_request(self, scope: Scope, body: bytes, ns: Namespace, entry: JournalEntry) -> tuple[Answer, str]:
+    def _validate_request(self, scope: Scope, body: bytes, ns: Namespace, entry: JournalEntry) -> Answer:
         return self._validate(body, ns, entry, "request")
 
-    async def _validate_response(self, scope: Scope, body: bytes, ns: Namespace, entry: JournalEntry) -> tuple[Answer, str]:
+    def _validate_response(self, scope: Scope, body: bytes, ns: Namespace, entry: JournalEntry) -> Answer:
         return self._validate(body, ns, entry, "response")
 
-    def _validate(self, body: bytes, ns: Namespace, entry: JournalEntry, direction: str) -> tuple[Answer, str]:
+    def _validate(self, body: bytes, ns: Namespace, entry: JournalEntry, direction: Direction) -> Answer:
         """guardrails-service: a bare verdict; 400 ``Invalid request format`` on a body it cannot bind."""
         if entry.method != "POST":
             entry.error = "method not allowed"
-            return Answer.of_json({"error": "Method Not Allowed"}, status=405), ""
+            return Answer.of_json({"error": "Method Not Allowed"}, status=405)
         try:
-            data, text = parse_envelope(body)
+            data = parse_envelope(body)
         except BadRequest as bad:
             entry.error = bad.message
-            return Answer.of_json({"error": "Invalid request format"}, status=400), _lenient_text(body)
+            return Answer.of_json({"error": "Invalid request format"}, status=400)
         request_headers = data.get("requestHeaders")
-        app = app_of(request_headers)
+        app = self._app_of(request_headers)
         if direction == "request":
             field_text = data.get("requestPayload") or ""
         else:
@@ -358,16 +391,16 @@ class ContractRoutes:
             verdict = Verdict(allowed=True, reason=f"No {direction} body provided")
         else:
             try:
-                verdict = ns.policies.evaluate(field_text, direction, app)  # type: ignore[arg-type]
+                verdict = ns.policies.evaluate(field_text, direction, app)
             except Exception as exc:  # noqa: BLE001 - guardrails-service answers any failure with this 500
                 log.exception("policy evaluation failed")
                 entry.error = f"Validation failed: {exc}"
-                return Answer.of_json({"error": "Validation failed"}, status=500), text
+                return Answer.of_json({"error": "Validation failed"}, status=500)
         if direction == "request":
             entry.request_verdict = verdict
         else:
             entry.response_verdict = verdict
-        return Answer.of_json(verdict.to_wire()), text
+        return Answer.of_json(verdict.to_wire())
 
     def _journal_payloads(self, entry: JournalEntry, request_payload: Any, response_payload: Any,
                           request_headers: Any, app: str) -> None:
@@ -403,9 +436,9 @@ class ContractRoutes:
     # -- delivery -----------------------------------------------------------------------------------------
 
     async def _answer(self, scope: Scope, receive: Receive, send: Send, ns: Namespace, entry: JournalEntry,
-                      answer: Answer, body_text: str, started: float) -> None:
+                      answer: Answer, body: bytes, started: float) -> None:
         """Deliver the computed answer, or hand it to the fault a rule picks; journal either way."""
-        fault = self._pick_fault(ns, entry, body_text)
+        fault = self._pick_fault(ns, entry, body)
         if fault is None:
             entry.status = answer.status
             entry.done = True
@@ -430,13 +463,14 @@ class ContractRoutes:
             entry.done = True
             ns.journal.notify()
 
-    def _pick_fault(self, ns: Namespace, entry: JournalEntry, body_text: str) -> Fault | None:
+    def _pick_fault(self, ns: Namespace, entry: JournalEntry, body: bytes) -> Fault | None:
+        """Namespace rules first, then global ones; free when there are no rules at all."""
         rules, global_rules = ns.rules, self.registry.global_rules
         if not len(rules) and not len(global_rules):
             return None
         flags = entry.flags or _NO_FLAGS
         call = CallInfo(path=entry.path, method=entry.method, flags=flags, connector=flags.akto_connector,
-                        app=entry.app, body_text=body_text, namespace=ns.name)
+                        app=entry.app, body_text=body.decode("utf-8", errors="replace"), namespace=ns.name)
         fault = rules.pick(call) if len(rules) else None
         if fault is None and len(global_rules):
             fault = global_rules.pick(call)
@@ -459,6 +493,11 @@ class ContractRoutes:
         return entry
 
 
+def _scalar(value: Any) -> Any:
+    """A flag value as a hashable cache key part (other JSON types count as absent, as for Akto)."""
+    return value if type(value) is str or type(value) is bool else None
+
+
 async def _drain(receive: Receive, limit: int) -> None:
     """Read and discard up to ``limit`` bytes of a body we refuse, keeping nothing."""
     seen = 0
@@ -469,7 +508,3 @@ async def _drain(receive: Receive, limit: int) -> None:
         seen += len(message.get("body", b""))
         if not message.get("more_body"):
             return
-
-
-def _lenient_text(body: bytes) -> str:
-    return body.decode("utf-8", errors="replace")

