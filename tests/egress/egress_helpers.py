@@ -28,3 +28,16 @@ def block_on_response(client: Any, keyword: str, reason: str = "forbidden output
     """A response-side policy that blocks any answer containing ``keyword``."""
     client.add_policy({"name": "block-output", "direction": "response", "matcher": {"keywords": [keyword]},
                        "action": "block", "reason": reason})
+
+
+def use_proxy_env(monkeypatch: Any, proxy: Any) -> None:
+    """Configure SDKs the way users do: HTTPS_PROXY and SSL_CERT_FILE in the environment, no base URL."""
+    for name in ("NO_PROXY", "no_proxy", "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in proxy.client_env().items():
+        monkeypatch.setenv(name, value)
+
+
+def long_reply(marker: str, words: int = 30) -> str:
+    """A reply with ``marker`` in the middle: text before it, text after it."""
+    return " ".join(f"word{i}" for i in range(words)) + f" {marker} " + " ".join(f"tail{i}" for i in range(words))
