@@ -45,6 +45,7 @@ class TrueFoundryEndpoint:
         block_answer: str = "akto",
         revoked_tokens: str | None = None,
         akto_api_key: str | None = None,
+        max_body_bytes: int = 10 * 1024 * 1024,
         log_level: str = "warning",
         startup_timeout: float = 20.0,
         log_dir: str | None = None,
@@ -52,7 +53,7 @@ class TrueFoundryEndpoint:
         self.akto_url = akto_url
         self.argv_options = ["--akto-url", akto_url, "--fail-mode", fail_mode, "--timeout", str(timeout),
                              "--default-sync", "true" if default_sync else "false", "--block-answer", block_answer,
-                             "--log-level", log_level]
+                             "--max-body-bytes", str(max_body_bytes), "--log-level", log_level]
         self.env = {"AKTO_TFY_JWT_SECRET": jwt_secret or "", "AKTO_DI_REVOKED_TOKENS": revoked_tokens or "",
                     "AKTO_API_KEY": akto_api_key or "", "AKTO_GUARDRAIL_API_BASE": ""}
         self.startup_timeout = startup_timeout

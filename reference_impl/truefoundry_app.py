@@ -331,6 +331,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--default-sync", choices=["true", "false"], default="true", help="sync when the URL has none")
     parser.add_argument("--jwt-public-key-file", help="PEM RS256 public key; callers' JWTs must verify against it")
     parser.add_argument("--block-answer", choices=["akto", "verdict"], default="akto")
+    parser.add_argument("--max-body-bytes", type=int, default=10 * 1024 * 1024, help="larger bodies get 413")
     parser.add_argument("--account-id", help="akto_account_id in records (env AKTO_ACCOUNT_ID, default 1000000)")
     parser.add_argument("--log-level", default="warning")
     parser.add_argument("--access-log", action="store_true", help="uvicorn access log (off: it costs latency)")
@@ -340,7 +341,8 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    options: dict[str, Any] = {"default_sync": args.default_sync == "true", "block_answer": args.block_answer}
+    options: dict[str, Any] = {"default_sync": args.default_sync == "true", "block_answer": args.block_answer,
+                               "max_body_bytes": args.max_body_bytes}
     if args.account_id:
         options["akto_account_id"] = args.account_id
     try:
