@@ -23,6 +23,8 @@ class Answer:
     body: Any = field(default_factory=dict)  # JSON-encoded unless bytes
     delay_s: float = 0.0
     content_type: str = "application/json"
+    #: Answer only once this many calls have arrived (bounded by 5 s, then 504): proves calls run in parallel.
+    barrier: int = 0
 
     def encoded(self) -> bytes:
         return self.body if isinstance(self.body, bytes) else json.dumps(self.body).encode()
@@ -43,6 +45,7 @@ class ScriptedServer:
         self.default = Answer()
         self.answers: dict[str, Answer] = {}
         self.received: list[Received] = []
+        self._arrived = asyncio.Event()
         self.port = free_port()
         config = uvicorn.Config(self._app, host=LOOPBACK, port=self.port, log_level="warning", access_log=False, interface="asgi3",
                                 lifespan="off")
@@ -52,6 +55,11 @@ class ScriptedServer:
     @property
     def url(self) -> str:
         return f"http://{LOOPBACK}:{self.port}"
+
+    def reset(self) -> None:
+        self.default = Answer()
+        self.answers.clear()
+        self.received.clear()
 
     def answer(self, path: str | None = None, **fields: Any) -> None:
         if path is None:
@@ -73,7 +81,16 @@ class ScriptedServer:
             body = raw.decode("utf-8", "replace")
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         self.received.append(Received(scope["path"], scope["query_string"].decode(), headers, body))
+        self._arrived.set()
+        self._arrived = asyncio.Event()
         answer = self.answers.get(scope["path"], self.default)
+        if answer.barrier:
+            try:
+                async with asyncio.timeout(5):
+                    while len(self.received) < answer.barrier:
+                        await self._arrived.wait()
+            except TimeoutError:
+                answer = Answer(status=504, body={"error": "barrier not reached: calls did not run in parallel"})
         if answer.delay_s:
             await asyncio.sleep(answer.delay_s)
         payload = answer.encoded()
