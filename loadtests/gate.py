@@ -8,13 +8,14 @@ does not. Budgets read :class:`loadtests.recorder.RawTimings` (exact values), ne
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
-
-from locust.env import Environment
+from typing import TYPE_CHECKING, Any, Sequence
 
 from bench._common import console
 from bench.stats import Timings
 from loadtests.recorder import ALL, RawTimings
+
+if TYPE_CHECKING:  # importing locust monkey-patches the standard library: only where Locust runs
+    from locust.env import Environment
 
 
 @dataclass(frozen=True)
