@@ -28,11 +28,12 @@ def run_engine_suite(engine_url: str, *args: str) -> subprocess.CompletedProcess
 
 
 def test_a_budget_that_holds_exits_0(akto_engine) -> None:
-    result = run_engine_suite(akto_engine.url, "--budget-p99-ms", "5000", "--budget-min-ms", "50")
+    # 49 ms, not 50: event-loop timers may fire up to a clock tick (1 ms) early; 49.9 ms has been seen.
+    result = run_engine_suite(akto_engine.url, "--budget-p99-ms", "5000", "--budget-min-ms", "49")
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     assert "PASS  *: p99 <= 5000 ms" in output
-    assert "PASS  *: p0 >= 50 ms" in output  # every request really waited for the engine's delay
+    assert "PASS  *: p0 >= 49 ms" in output  # every request really waited for the engine's delay
     assert "FAIL" not in output
 
 
