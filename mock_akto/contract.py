@@ -56,6 +56,7 @@ DRAIN_LIMIT_BYTES = 64 * 1024 * 1024
 STRING_FIELDS = frozenset(Envelope.model_fields) | {"akto_metadata", "client_hook", "akto_connector", "payload"}
 #: Cache bounds for values recomputed from identical inputs on every call of a load test.
 _CACHE_SIZE = 1024
+_PLAIN_TYPES = frozenset({str, type(None)})
 _JSON_TYPE_NAMES = {bool: "boolean", int: "number", float: "number", list: "array", dict: "object", str: "string"}
 
 #: Connectors whose ingested traffic Akto tags ``mode: observe`` (the rest: ``inline``), contract 1.1.
@@ -104,9 +105,10 @@ def parse_envelope(body: bytes) -> dict[str, Any]:
         raise BadRequest(f"Malformed JSON body: {exc}", "invalid JSON") from None
     if type(data) is not dict:
         raise BadRequest(f"JSON body must be an object, got {_type_name(data)}", "invalid JSON")
-    for name, value in data.items():
-        if type(value) is not str and value is not None and name in STRING_FIELDS:
-            raise BadRequest(f"Field '{name}' must be a string, got {_type_name(value)}", "invalid field type")
+    if not _PLAIN_TYPES.issuperset(map(type, data.values())):  # the usual all-strings body skips the loop
+        for name, value in data.items():
+            if type(value) is not str and value is not None and name in STRING_FIELDS:
+                raise BadRequest(f"Field '{name}' must be a string, got {_type_name(value)}", "invalid field type")
     return data
 
 
@@ -222,14 +224,14 @@ class ContractRoutes:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send, ns: Namespace, path: str,
                        call: IncomingCall) -> None:
-        if path == HEALTH_PATH:
-            await Exchange(scope, receive, send, Answer.of_json({"status": "ok"})).deliver()
-            return
         started = time.perf_counter()
         entry = JournalEntry(0, time.time(), ns.name, scope["method"], path, None, "", None, None, None, False,
                              None, None, None, None, None, None, False, 0)
         if self.registry.is_down(ns):
             await self._refuse_while_down(scope, receive, send, ns, entry, started)
+            return
+        if path == HEALTH_PATH:
+            await Exchange(scope, receive, send, Answer.of_json({"status": "ok"})).deliver()
             return
         body = b""
         try:
@@ -293,8 +295,11 @@ class ContractRoutes:
 
     def _flags_of(self, query_string: bytes, data: dict[str, Any]) -> Flags:
         """Flags (query wins over body), cached: a load test sends the same few combinations."""
-        key = (query_string, _scalar(data.get("guardrails")), _scalar(data.get("response_guardrails")),
-               _scalar(data.get("ingest_data")), _scalar(data.get("akto_connector")))
+        if "guardrails" in data or "response_guardrails" in data or "ingest_data" in data or "akto_connector" in data:
+            key: Any = (query_string, _scalar(data.get("guardrails")), _scalar(data.get("response_guardrails")),
+                        _scalar(data.get("ingest_data")), _scalar(data.get("akto_connector")))
+        else:  # connectors put flags in the query: the query string alone decides
+            key = query_string
         flags = self._flags.get(key)
         if flags is None:
             flags = Flags.resolve(parse_query(query_string), data) if (query_string or data) else _NO_FLAGS
@@ -406,14 +411,25 @@ class ContractRoutes:
                           request_headers: Any, app: str) -> None:
         cap = self.payload_cap
         entry.app = app
-        entry.request_payload, cut_request = truncate(request_payload, cap)
-        entry.response_payload, cut_response = truncate(response_payload, cap)
-        headers, cut_headers = truncate(request_headers, cap)
-        if headers and self._token and self._token in headers:
-            headers = headers.replace(self._token, "***")
-        entry.request_headers = headers
-        entry.truncated = cut_request or cut_response or cut_headers
-        entry.size = len(entry.request_payload or "") + len(entry.response_payload or "") + len(headers or "")
+        size = 0
+        if request_payload:
+            size = len(request_payload)
+            if size > cap:
+                request_payload, size, entry.truncated = request_payload[:cap], cap, True
+        if response_payload:
+            length = len(response_payload)
+            if length > cap:
+                response_payload, length, entry.truncated = response_payload[:cap], cap, True
+            size += length
+        if request_headers:
+            if self._token and self._token in request_headers:
+                request_headers = request_headers.replace(self._token, "***")
+            length = len(request_headers)
+            if length > cap:
+                request_headers, length, entry.truncated = request_headers[:cap], cap, True
+            size += length
+        entry.request_payload, entry.response_payload, entry.request_headers = request_payload, response_payload, request_headers
+        entry.size = size
 
     def _ingest(self, ns: Namespace, entry: JournalEntry, data: dict[str, Any], flags: Flags, app: str,
                 result: dict[str, Any] | None) -> None:
@@ -430,6 +446,7 @@ class ContractRoutes:
             request_payload=request_payload, response_payload=response_payload,
             tag=tag_as_stored(data.get("tag"), flags.akto_connector), verdict=result, done=True,
             size=len(request_payload or "") + len(response_payload or ""),
+            akto_account_id=_text(data.get("akto_account_id")), akto_vxlan_id=_text(data.get("akto_vxlan_id")),
         )
         ns.ingest.append(record)
 
@@ -508,3 +525,8 @@ async def _drain(receive: Receive, limit: int) -> None:
         seen += len(message.get("body", b""))
         if not message.get("more_body"):
             return
+
+
+def _text(value: Any) -> str:
+    """An envelope id as text (connectors send strings; a number is tolerated, anything else is blank)."""
+    return str(value) if type(value) in (str, int) else ""

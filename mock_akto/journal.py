@@ -88,6 +88,9 @@ class IngestRecord:
     verdict: dict[str, Any] | None
     done: bool
     size: int
+    #: Whose traffic it is (the envelope's ids, kept so connectors' configured ids can be checked).
+    akto_account_id: str = ""
+    akto_vxlan_id: str = ""
 
 
 # --------------------------------------------------------------------------------------------- read models
@@ -150,6 +153,8 @@ class IngestRecordModel(BaseModel):
     responsePayload: str | None = None
     tag: str = Field("", description="the tag as Akto stores it (``mode`` added when missing)")
     verdict: dict[str, Any] | None = Field(None, description="the guardrailsResult of the same call, if guardrails ran")
+    akto_account_id: str = ""
+    akto_vxlan_id: str = ""
 
     @classmethod
     def of(cls, record: IngestRecord) -> "IngestRecordModel":
@@ -158,6 +163,7 @@ class IngestRecordModel(BaseModel):
             method=record.method, connector=record.connector, app=record.app, statusCode=record.status_code,
             status=record.status, requestPayload=record.request_payload,
             responsePayload=record.response_payload, tag=record.tag, verdict=record.verdict,
+            akto_account_id=record.akto_account_id, akto_vxlan_id=record.akto_vxlan_id,
         )
 
 
