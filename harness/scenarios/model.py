@@ -1,7 +1,7 @@
 """A contract scenario as data: engine state, connector config, traffic, and the expected outcome.
 
-One YAML file (``scenarios/*.yaml``) is one :class:`Scenario`. Every model forbids unknown fields, and
-:func:`load_scenario` reports a bad one as ``file: field.path: message`` so a typo never silently turns a
+A YAML file (``scenarios/*.yaml``) holds one :class:`Scenario` or a list of them. Every model forbids unknown fields, and
+:func:`load_file` reports a bad one as ``file: field.path: message`` so a typo never silently turns a
 check off. Expectations have a ``default`` block and optional per-connector overrides, merged field by
 field (:meth:`Expect.for_connector`), because the same scenario runs against every connector.
 """
@@ -243,33 +243,41 @@ class Scenario(Strict):
     expect: Expect
     #: Marks slow scenarios (e.g. a real 5 s timeout) so pytest can select them.
     slow: bool = False
-    #: Where it was loaded from (set by :func:`load_scenario`).
+    #: Where it was loaded from (set by :func:`load_file`).
     source: str = ""
 
 
 # --------------------------------------------------------------------------------------------- loading
 
 
-def load_scenario(path: str | Path) -> Scenario:
+def load_file(path: str | Path) -> list[Scenario]:
+    """The scenarios in one YAML file: one mapping, or a list of mappings (YAML anchors can then share
+    the common parts). A single scenario's ``name`` defaults to the file name."""
     path = Path(path)
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
         raise ScenarioError(f"{path}: not valid YAML: {exc}") from None
-    if not isinstance(data, dict):
-        raise ScenarioError(f"{path}: a scenario is a mapping")
-    data.setdefault("name", path.stem)
-    try:
-        return Scenario.model_validate({**data, "source": str(path)})
-    except ValidationError as exc:
-        raise ScenarioError(f"{path}: {_describe(exc)}") from None
+    items = data if isinstance(data, list) else [data]
+    scenarios = []
+    for index, item in enumerate(items):
+        where = f"{path}" if len(items) == 1 else f"{path}[{index}]"
+        if not isinstance(item, dict):
+            raise ScenarioError(f"{where}: a scenario is a mapping")
+        if len(items) == 1:
+            item.setdefault("name", path.stem)
+        try:
+            scenarios.append(Scenario.model_validate({**item, "source": str(path)}))
+        except ValidationError as exc:
+            raise ScenarioError(f"{where}: {_describe(exc)}") from None
+    return scenarios
 
 
 def load_scenarios(directory: str | Path, pattern: str = "*") -> list[Scenario]:
-    """Every ``*.yaml`` in ``directory`` whose scenario name matches the glob ``pattern``, sorted by name."""
+    """Every scenario of ``directory/*.yaml`` whose name matches the glob ``pattern``, in file order."""
     from fnmatch import fnmatchcase
 
-    found = [load_scenario(p) for p in sorted(Path(directory).glob("*.yaml"))]
+    found = [scenario for path in sorted(Path(directory).glob("*.yaml")) for scenario in load_file(path)]
     names = [s.name for s in found]
     duplicates = {n for n in names if names.count(n) > 1}
     if duplicates:

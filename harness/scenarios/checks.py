@@ -1,0 +1,222 @@
+"""Comparing what happened with an :class:`Expectation`; every check returns the problems it found.
+
+Engine journal entries, ingest records and LLM requests are counted only when they carry the scenario's
+reference (see :meth:`Traffic.tagged`). Checks of things that happen in the background (post-call ingest,
+blocked-ingest) wait for them on a condition with a deadline, never with a sleep.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence, TypeVar
+
+from harness.fake_llm import FakeLLMClient, RecordedRequest
+from harness.process import wait_until
+from harness.scenarios.connectors.base import ClientResponse
+from harness.scenarios.model import (
+    Expectation,
+    IngestExpect,
+    IngestRecordExpect,
+    JournalEntryExpect,
+    JournalExpect,
+    LLMReceived,
+)
+from mock_akto.client import MockAktoClient
+from mock_akto.journal import IngestRecordModel, JournalEntryModel
+
+#: How long background engine calls (ingest) may take to arrive after the client got its answer.
+SETTLE_TIMEOUT_S = 10.0
+
+T = TypeVar("T")
+
+
+@dataclass
+class Observed:
+    """Everything a check can look at for one scenario run."""
+
+    response: ClientResponse
+    reference: str
+    timeout_s: float
+    engine: MockAktoClient
+    llm: FakeLLMClient
+
+    def journal(self) -> list[JournalEntryModel]:
+        return [e for e in self.engine.journal() if self.reference in (e.request_payload or "")]
+
+    def ingest_records(self) -> list[IngestRecordModel]:
+        return [r for r in self.engine.ingest_records() if self.reference in (r.requestPayload or "")]
+
+    def llm_requests(self) -> list[RecordedRequest]:
+        return [r for r in self.llm.requests() if self.reference in (r.body_text or json.dumps(r.json_body))]
+
+
+def check_all(expected: Expectation, seen: Observed) -> list[str]:
+    response = seen.response
+    problems: list[str] = []
+    if response.error is not None and expected.status is not None:
+        problems.append(f"client got no HTTP answer: {response.error}")
+    if expected.status is not None and response.status != expected.status:
+        problems.append(f"status: expected {expected.status}, got {response.status} ({_short(response.body)!r})")
+    for path, check in (expected.body or {}).items():
+        problems += check.problems(f"body {path}", json_path(response.json, path, response))
+    for name, check in (expected.headers or {}).items():
+        problems += check.problems(f"header {name}", response.headers.get(name.lower()))
+    if expected.latency is not None:
+        problems += check_latency(expected, seen)
+    if expected.llm_called is not None or expected.llm_received is not None:
+        problems += check_llm(expected.llm_called, expected.llm_received, seen.llm_requests())
+    if expected.journal is not None:
+        problems += check_journal(expected.journal, seen)
+    if expected.ingest is not None:
+        problems += check_ingest(expected.ingest, seen)
+    return problems
+
+
+def json_path(document: Any, path: str, response: ClientResponse) -> Any:
+    """``a.b.0.c`` in the response JSON; ``stream_text`` is the assembled text of a streamed answer."""
+    if path == "stream_text":
+        return response.stream_text
+    value = document
+    for step in path.split("."):
+        if isinstance(value, list) and step.isdigit() and int(step) < len(value):
+            value = value[int(step)]
+        elif isinstance(value, dict) and step in value:
+            value = value[step]
+        else:
+            return None
+    return value
+
+
+def check_latency(expected: Expectation, seen: Observed) -> list[str]:
+    latency, elapsed = expected.latency, seen.response.elapsed_ms
+    assert latency is not None
+    problems = []
+    bounds = []
+    if latency.max_ms is not None:
+        bounds.append(latency.max_ms)
+    if latency.within_timeout_plus_ms is not None:
+        bounds.append(seen.timeout_s * 1000 + latency.within_timeout_plus_ms)
+    if bounds and elapsed > min(bounds):
+        problems.append(f"latency: answered after {elapsed:.0f} ms, bound {min(bounds):.0f} ms")
+    if latency.min_ms is not None and elapsed < latency.min_ms:
+        problems.append(f"latency: answered after {elapsed:.0f} ms, expected at least {latency.min_ms:.0f} ms")
+    return problems
+
+
+def check_llm(called: bool | None, received: LLMReceived | None, requests: Sequence[RecordedRequest]) -> list[str]:
+    problems = []
+    if called is True and not requests:
+        problems.append("llm_called: expected the LLM to be called, it was not")
+    if called is False and requests:
+        problems.append(f"llm_called: expected no LLM call, it got {len(requests)}")
+    if received is not None:
+        if not requests:
+            return problems + ["llm_received: the LLM received nothing"]
+        last = requests[-1]
+        text = last.body_text or json.dumps(last.json_body)
+        for needle in _as_list(received.contains):
+            if needle not in text:
+                problems.append(f"llm_received: expected {needle!r} in what the LLM got: {_short(text)!r}")
+        for needle in _as_list(received.not_contains):
+            if needle in text:
+                problems.append(f"llm_received: {needle!r} reached the LLM: {_short(text)!r}")
+        if received.model is not None and last.model != received.model:
+            problems.append(f"llm_received: model {last.model!r}, expected {received.model!r}")
+    return problems
+
+
+def check_journal(expected: JournalExpect, seen: Observed) -> list[str]:
+    wanted = expected.count if expected.count is not None else len(expected.entries)
+    entries = _settled(seen.journal, wanted, expected.count)
+    problems = []
+    if expected.count is not None and len(entries) != expected.count:
+        problems.append(f"journal: expected {expected.count} engine call(s), got {len(entries)}: {_calls(entries)}")
+    for want in expected.entries:
+        if not any(_entry_matches(want, entry) for entry in entries):
+            problems.append(f"journal: no engine call matching {want.model_dump(exclude_none=True)}; got {_calls(entries)}")
+    if expected.all_request_headers is not None:
+        for entry in entries:
+            problems += expected.all_request_headers.problems(f"journal #{entry.seq} requestHeaders", entry.request_headers)
+    return problems
+
+
+def check_ingest(expected: IngestExpect, seen: Observed) -> list[str]:
+    wanted = expected.count if expected.count is not None else len(expected.records)
+    records = _settled(seen.ingest_records, wanted, expected.count)
+    problems = []
+    if expected.count is not None and len(records) != expected.count:
+        problems.append(f"ingest: expected {expected.count} record(s), got {len(records)}: {_records(records)}")
+    for want in expected.records:
+        misses = [_record_misses(want, record) for record in records]
+        if not records or all(misses):
+            closest = min(misses, key=len) if misses else ["no records"]
+            problems.append(f"ingest: no record matching {want.model_dump(exclude_none=True)} ({'; '.join(closest)})")
+    return problems
+
+
+def _settled(read: Callable[[], list[T]], wanted: int, exact: int | None) -> list[T]:
+    """Wait (deadline) until ``wanted`` items arrived; an exact count of 0 is read once."""
+    found: list[T] = read()
+    if wanted == 0 or len(found) >= wanted:
+        return found
+
+    def enough() -> bool:
+        found[:] = read()
+        return len(found) >= wanted
+
+    try:
+        wait_until(enough, timeout=SETTLE_TIMEOUT_S, interval=0.05, what=f"{wanted} engine records")
+    except TimeoutError:
+        pass
+    return found
+
+
+def _entry_matches(want: JournalEntryExpect, entry: JournalEntryModel) -> bool:
+    flags = entry.flags
+    for name, on in want.flags.items():
+        if flags is None or bool(getattr(flags, name)) != on:
+            return False
+    if want.request_payload is not None and want.request_payload.problems("", entry.request_payload):
+        return False
+    if want.request_headers is not None and want.request_headers.problems("", entry.request_headers):
+        return False
+    return True
+
+
+def _record_misses(want: IngestRecordExpect, record: IngestRecordModel) -> list[str]:
+    misses = []
+    if want.status_code is not None and record.statusCode != want.status_code:
+        misses.append(f"statusCode {record.statusCode!r}")
+    if want.request_payload is not None:
+        misses += want.request_payload.problems("requestPayload", record.requestPayload)
+    if want.response_payload is not None:
+        misses += want.response_payload.problems("responsePayload", record.responsePayload)
+    if want.account_id is not None and record.akto_account_id != want.account_id:
+        misses.append(f"akto_account_id {record.akto_account_id!r}")
+    if want.vxlan_id is not None and record.akto_vxlan_id != want.vxlan_id:
+        misses.append(f"akto_vxlan_id {record.akto_vxlan_id!r}")
+    return misses
+
+
+def _calls(entries: Sequence[JournalEntryModel]) -> str:
+    def flags(entry: JournalEntryModel) -> str:
+        if entry.flags is None:
+            return "-"
+        return ",".join(n for n in ("guardrails", "response_guardrails", "ingest_data") if getattr(entry.flags, n)) or "none"
+
+    return "; ".join(f"#{e.seq} [{flags(e)}] -> {e.status} {e.fault or ''}".strip() for e in entries) or "none"
+
+
+def _records(records: Sequence[IngestRecordModel]) -> str:
+    return "; ".join(f"#{r.seq} status {r.statusCode}" for r in records) or "none"
+
+
+def _as_list(value: str | list[str] | None) -> list[str]:
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else list(value)
+
+
+def _short(text: str, limit: int = 300) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."

@@ -1,0 +1,94 @@
+"""LiteLLM proxy connectors: the reference hook (``litellm``) and LiteLLM's built-in ``akto`` guardrail
+(``litellm-builtin``), both configured exactly as the seed document shows (two entries, or only
+``akto-ingest`` for monitor-only), in a real ``litellm`` proxy talking to the fake LLM and the engine."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from harness.litellm_proxy import LiteLLMProxy, base_config, model_entry
+from harness.scenarios.connectors.base import (
+    DEFAULT_TIMEOUT_S,
+    ClientResponse,
+    ConnectorAdapter,
+    ConnectorInstance,
+    LLMUpstream,
+)
+from harness.scenarios.connectors.http import send_openai_chat
+from harness.scenarios.model import ConnectorConfig, Traffic
+
+REFERENCE_GUARDRAIL = "reference_impl.litellm_guardrail.AktoGuardrail"
+BUILTIN_GUARDRAIL = "akto"
+#: The model names clients ask for, per upstream provider (both served by the fake LLM).
+DEFAULT_MODELS = {"openai": "gpt-4o-mini", "anthropic": "claude-3-5-sonnet-latest"}
+
+
+def guardrail_entries(guardrail: str, config: ConnectorConfig, engine_url: str) -> list[dict[str, Any]]:
+    """The seed document's two entries (fallback and timeout on ``akto-validate`` only, as it shows them),
+    or just ``akto-ingest`` in monitor-only mode. Account and vxlan ids go on both entries: they say whose
+    traffic it is. The API key comes from ``AKTO_API_KEY`` via ``os.environ/``."""
+    ids = {"akto_account_id": config.account_id, "akto_vxlan_id": config.vxlan_id}
+    common = {
+        "guardrail": guardrail,
+        "akto_base_url": engine_url,
+        "akto_api_key": "os.environ/AKTO_API_KEY",
+        "default_on": True,
+        **{key: value for key, value in ids.items() if value is not None},
+    }
+    validate = {**common, "mode": "pre_call", "unreachable_fallback": config.fail_mode}
+    if config.timeout_s is not None:
+        validate["guardrail_timeout"] = config.timeout_s
+    ingest = {**common, "mode": "post_call"}
+    entries = [{"guardrail_name": "akto-ingest", "litellm_params": ingest}]
+    if config.mode == "validate_and_ingest":
+        entries.insert(0, {"guardrail_name": "akto-validate", "litellm_params": validate})
+    return entries
+
+
+def proxy_config(guardrail: str, config: ConnectorConfig, engine_url: str, llm_url: str) -> dict[str, Any]:
+    models = [model_entry(name, llm_url, provider) for provider, name in DEFAULT_MODELS.items()]
+    return base_config(models, guardrail_entries(guardrail, config, engine_url))
+
+
+class LiteLLMInstance(ConnectorInstance):
+    def __init__(self, proxy: LiteLLMProxy, engine: Any, timeout_s: float) -> None:
+        self.proxy = proxy
+        self.engine = engine
+        self.timeout_s = timeout_s
+
+    def send(self, traffic: Traffic) -> ClientResponse:
+        return send_openai_chat(
+            f"{self.proxy.url}/v1/chat/completions",
+            traffic,
+            default_model=DEFAULT_MODELS[traffic.provider],
+            headers=self.proxy.auth_headers,
+        )
+
+    def stop(self) -> None:
+        self.proxy.stop()
+
+    def log_tail(self, lines: int = 30) -> str:
+        return self.proxy.log_tail(lines)
+
+
+class LiteLLMAdapter(ConnectorAdapter):
+    """The reference hook (``reference_impl.litellm_guardrail.AktoGuardrail``) in a real LiteLLM proxy."""
+
+    name = "litellm"
+    guardrail = REFERENCE_GUARDRAIL
+
+    def start(self, config: ConnectorConfig, engine: Any, llm: LLMUpstream) -> ConnectorInstance:
+        proxy = LiteLLMProxy(
+            proxy_config(self.guardrail, config, engine.url, llm.url),
+            env={"AKTO_API_KEY": "akto-test-" + secrets.token_urlsafe(16)},
+            name=f"litellm-{self.name}",
+        ).start()
+        return LiteLLMInstance(proxy, engine, float(config.timeout_s or DEFAULT_TIMEOUT_S))
+
+
+class LiteLLMBuiltinAdapter(LiteLLMAdapter):
+    """LiteLLM's own ``guardrail: akto`` (users' setup today), for an honest side-by-side matrix."""
+
+    name = "litellm-builtin"
+    guardrail = BUILTIN_GUARDRAIL

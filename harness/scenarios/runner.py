@@ -1,0 +1,123 @@
+"""Running one scenario against one connector instance: set the engine up, send, check.
+
+Instances are cached per (connector, config) in an :class:`InstancePool` because starting a host can take
+seconds (a LiteLLM proxy ~6 s). Each instance owns one engine namespace (its own listener URL), reset before
+every scenario, so instances on different xdist workers never see each other's traffic.
+"""
+
+from __future__ import annotations
+
+import secrets
+import string
+import time
+from dataclasses import dataclass, field
+from typing import Literal
+
+from harness.engine import EngineNamespace
+from harness.scenarios.checks import Observed, check_all
+from harness.scenarios.connectors.base import ConnectorAdapter, ConnectorInstance, LLMUpstream
+from harness.scenarios.model import ConnectorConfig, Scenario
+
+Outcome = Literal["passed", "failed", "skipped", "xfailed", "xpassed", "error"]
+
+
+@dataclass
+class ScenarioResult:
+    scenario: str
+    connector: str
+    outcome: Outcome
+    #: Failed checks (for ``xfailed``: the known gaps observed).
+    problems: list[str] = field(default_factory=list)
+    #: Skip or xfail reason.
+    reason: str = ""
+    elapsed_ms: float = 0.0
+    status: int | None = None
+    log_tail: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome in ("passed", "skipped", "xfailed")
+
+    def summary(self) -> str:
+        head = f"{self.scenario} on {self.connector}: {self.outcome}"
+        if self.reason:
+            head += f" ({self.reason})"
+        return "\n  ".join([head, *self.problems])
+
+
+class InstancePool:
+    """Running connector instances by (connector name, config), each with its own engine namespace."""
+
+    def __init__(self, engine_url: str, llm: LLMUpstream) -> None:
+        self.engine_url = engine_url
+        self.llm = llm
+        self._instances: dict[tuple[str, ConnectorConfig], ConnectorInstance] = {}
+
+    def get(self, adapter: ConnectorAdapter, config: ConnectorConfig) -> ConnectorInstance:
+        key = (adapter.name, config)
+        if key not in self._instances:
+            namespace = EngineNamespace.open(self.engine_url, adapter.name)
+            try:
+                self._instances[key] = adapter.start(config, namespace, self.llm)
+            except BaseException:
+                namespace.close()
+                raise
+        return self._instances[key]
+
+    def close(self) -> None:
+        for instance in self._instances.values():
+            try:
+                instance.stop()
+            finally:
+                instance.engine.close()
+        self._instances.clear()
+
+
+def new_reference() -> str:
+    """Letters only: digits could look like a phone number or a card to the engine's PII detectors."""
+    return "".join(secrets.choice(string.ascii_lowercase) for _ in range(12))
+
+
+def prepare(scenario: Scenario, instance: ConnectorInstance, llm: LLMUpstream) -> None:
+    """Reset the instance's namespace and the fake LLM, then load the scenario's policies and faults."""
+    client = instance.engine.client
+    client.reset()
+    policies = scenario.engine.policies
+    if isinstance(policies, str):
+        client.load_preset(policies)
+    elif policies is not None:
+        client.set_policies(policies)
+    for rule in scenario.engine.faults:
+        client.add_fault(rule)
+    llm.client.reset()
+    if scenario.traffic.llm_reply is not None:
+        llm.client.update_script(reply=scenario.traffic.llm_reply)
+
+
+def run_scenario(scenario: Scenario, adapter: ConnectorAdapter, pool: InstancePool) -> ScenarioResult:
+    """Run ``scenario`` on ``adapter``'s instance for the scenario's connector config; never raises for a
+    failed expectation (the result says what failed)."""
+    expected = scenario.expect.for_connector(adapter.name)
+    if expected.skip:
+        return ScenarioResult(scenario.name, adapter.name, "skipped", reason=expected.skip)
+    unavailable = adapter.available()
+    if unavailable:
+        return ScenarioResult(scenario.name, adapter.name, "skipped", reason=unavailable)
+    instance = pool.get(adapter, scenario.connector)
+    prepare(scenario, instance, pool.llm)
+    reference = new_reference()
+    started = time.perf_counter()
+    response = instance.send(scenario.traffic.tagged(reference))
+    seen = Observed(response, reference, instance.timeout_s, instance.engine.client, pool.llm.client)
+    problems = check_all(expected, seen)
+    instance.engine.client.clear_faults()  # a hang must not outlive its scenario
+    elapsed = (time.perf_counter() - started) * 1000
+    if expected.xfail:
+        outcome: Outcome = "xfailed" if problems else "xpassed"
+        reason = expected.xfail
+    else:
+        outcome, reason = ("failed" if problems else "passed"), ""
+    return ScenarioResult(
+        scenario.name, adapter.name, outcome, problems=problems, reason=reason, elapsed_ms=elapsed,
+        status=response.status, log_tail=instance.log_tail() if outcome in ("failed", "xpassed") else "",
+    )
