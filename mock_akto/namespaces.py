@@ -159,7 +159,10 @@ class NamespaceRegistry:
         self._api_keys[api_key] = self.get(name).name
 
     def is_registered_key(self, api_key: str) -> bool:
-        return api_key in self._api_keys
+        """Whether ``api_key`` (raw, or as ``Bearer <key>``) was registered for some namespace."""
+        if api_key in self._api_keys:
+            return True
+        return api_key[:7].lower() == "bearer " and api_key[7:].strip() in self._api_keys
 
     def api_key_count(self, name: str) -> int:
         return sum(1 for owner in self._api_keys.values() if owner == name)
