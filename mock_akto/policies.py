@@ -26,7 +26,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
-from mock_akto.detectors import DETECTORS, Detector, ScanText
+from mock_akto.detectors import DETECTORS, Detector, ScanBatch
 from mock_akto.extract import extract_texts
 from mock_akto.redact import redact_in_place
 from mock_akto.wire import Behaviour, Direction, ThreatMetadata, Verdict
@@ -187,7 +187,10 @@ class PolicySet(BaseModel):
 
     def evaluate(self, field_text: str, direction: Direction, app: str | None = None) -> Verdict:
         """The verdict of the policies that apply to ``direction`` and ``app`` on one payload field."""
-        return self._plan.evaluate(field_text, direction, app)
+        # Read the plan from the private-attribute dict: ``self._plan`` goes through pydantic's __getattr__,
+        # which costs more than a whole clean evaluation's detector checks.
+        plan: _Plan = self.__pydantic_private__["_plan"]  # type: ignore[index]
+        return plan.evaluate(field_text, direction, app)
 
 
 # --- the compiled plan -------------------------------------------------------------------------------------
@@ -241,43 +244,54 @@ class _CompiledPolicy:
             return False
         return not self.apps or (app is not None and app.strip().lower() in self.apps)
 
-    def first_match(self, scans: list[ScanText]) -> str | None:
+    def first_match(self, batch: ScanBatch) -> str | None:
         """The rule that matched first (a detector name, 'keyword', 'regex', 'any'), or None."""
         if self.matches_any:
             return "any"
-        for scan in scans:
-            for keyword in self.keywords:
-                if keyword in scan.lower:
+        if self.keywords and self._keyword_in(batch.lower):
+            for scan in batch.texts:
+                if self._keyword_in(scan.lower):
                     return self.keyword_rule
-            for pattern in self.regexes:
+        for pattern in self.regexes:
+            for scan in batch.texts:
                 if pattern.search(scan.text) is not None:
                     return "regex"
         for detector in self.detectors:
-            for scan in scans:
-                if detector.search(scan):
-                    return detector.name
+            if detector.search_batch(batch):
+                return detector.name
         return None
 
-    def collect_redactions(self, scans: list[ScanText], found: dict[str, str]) -> str | None:
+    def collect_redactions(self, batch: ScanBatch, found: dict[str, str]) -> str | None:
         """Add every matched substring (and its token) to ``found``; the first rule that matched, or None."""
         first: str | None = "any" if self.matches_any else None
         default_token = self.replacement if self.replacement is not None else DEFAULT_REDACTION
-        for scan in scans:
-            if self.keyword_pattern is not None and any(keyword in scan.lower for keyword in self.keywords):
-                first = first or self.keyword_rule
-                for match in self.keyword_pattern.finditer(scan.text):
-                    found.setdefault(match.group(0), default_token)
-            for pattern in self.regexes:
+        if self.keyword_pattern is not None and self._keyword_in(batch.lower):
+            for scan in batch.texts:
+                if self._keyword_in(scan.lower):
+                    first = first or self.keyword_rule
+                    for match in self.keyword_pattern.finditer(scan.text):
+                        found.setdefault(match.group(0), default_token)
+        for pattern in self.regexes:
+            for scan in batch.texts:
                 for match in pattern.finditer(scan.text):
                     if match.end() > match.start():
                         first = first or "regex"
                         found.setdefault(match.group(0), default_token)
-            for detector in self.detectors:
-                token = self.replacement if self.replacement is not None else detector.token
+        for detector in self.detectors:
+            if not detector.may_match(batch):
+                continue
+            token = self.replacement if self.replacement is not None else detector.token
+            for scan in batch.texts:
                 for start, end in detector.spans(scan):
                     first = first or detector.name
                     found.setdefault(scan.text[start:end], token)
         return first
+
+    def _keyword_in(self, lower: str) -> bool:
+        for keyword in self.keywords:
+            if keyword in lower:
+                return True
+        return False
 
     def verdict(self, rule: str, *, allowed: bool, modified: bool, payload: str) -> Verdict:
         metadata = ThreatMetadata(
@@ -331,21 +345,21 @@ class _Plan:
         blockers, flaggers, redactors = self._scope(direction, app)
         if not (blockers or flaggers or redactors):
             return Verdict(allowed=True, modified_payload=field_text)
-        scans = [ScanText(text) for text in extract_texts(field_text)]
+        batch = ScanBatch(extract_texts(field_text))
         for policy in blockers:
-            rule = policy.first_match(scans)
+            rule = policy.first_match(batch)
             if rule is not None:
                 return policy.verdict(rule, allowed=False, modified=False, payload="")
         flagged: tuple[_CompiledPolicy, str] | None = None
         for policy in flaggers:
-            rule = policy.first_match(scans)
+            rule = policy.first_match(batch)
             if rule is not None:
                 flagged = (policy, rule)
                 break
         replacements: dict[str, str] = {}
         redacted_by: tuple[_CompiledPolicy, str] | None = None
         for policy in redactors:
-            rule = policy.collect_redactions(scans, replacements)
+            rule = policy.collect_redactions(batch, replacements)
             if rule is not None and redacted_by is None:
                 redacted_by = (policy, rule)
         payload = redact_in_place(field_text, replacements)
