@@ -174,6 +174,8 @@ def test_down_refuses_connections_until_the_rule_is_removed(akto) -> None:  # no
         call(akto.url)
     with pytest.raises(httpx.TransportError):  # the shared port cannot refuse: it resets
         httpx.post(f"{akto.engine_url}/ns/{akto.namespace}{PROXY}", json=envelope(), timeout=5)
+    with pytest.raises(httpx.TransportError):  # a dead engine has no health either
+        httpx.get(f"{akto.engine_url}/ns/{akto.namespace}/health", timeout=5)
     assert akto.client.health()["status"] == "ok"  # the admin API still answers
     assert [n["down"] for n in akto.client.namespaces() if n["name"] == akto.namespace] == [True]
     akto.client.remove_fault(rule.id)

@@ -282,8 +282,21 @@ def test_a_registered_api_key_passes_auth_and_picks_the_namespace(make_engine, h
     engine = make_engine(token=TOKEN)
     admin = httpx.Client(base_url=engine.url, headers={"x-mock-akto-namespace": "team-a"})
     assert admin.post("/__admin/namespaces/api-keys", json={"api_key": "sk-team-a"}).status_code == 204
-    response = http.post(engine.url + PROXY, json=envelope(), params={"guardrails": "true"},
-                         headers={"authorization": "sk-team-a"})
-    assert response.status_code == 200
-    assert len(admin.get("/__admin/journal").json()) == 1
+    for value in ("sk-team-a", "Bearer sk-team-a"):
+        response = http.post(engine.url + PROXY, json=envelope(), params={"guardrails": "true"},
+                             headers={"authorization": value})
+        assert response.status_code == 200
+    assert len(admin.get("/__admin/journal").json()) == 2
     assert "sk-team-a" not in admin.get("/__admin/namespaces").text
+
+
+@pytest.mark.slow
+def test_engine_process_takes_the_token_from_the_environment_and_never_logs_it() -> None:
+    from harness.engine import EngineProcess
+
+    with EngineProcess(token=TOKEN, extra_args=["--log-level", "debug"]) as engine:
+        assert TOKEN not in " ".join(engine.process.argv)
+        with httpx.Client(base_url=engine.url, trust_env=False, timeout=10) as http:
+            assert http.post(PROXY, json=envelope()).status_code == 401
+            assert http.post(PROXY, json=envelope(), headers={"authorization": TOKEN}).status_code == 200
+    assert TOKEN not in engine.process.log_path.read_text(errors="replace")
