@@ -176,23 +176,31 @@ def rule_from_flags(args: argparse.Namespace) -> FaultRule:
     try:
         return FaultRule(fault=fault, match=Match(**match_data), **rule_data)
     except ValidationError as exc:
-        raise CliError(f"fault add: {_flag_problems(exc)}") from None
+        raise CliError(f"fault add: {_flag_problems(exc, rule=True)}") from None
 
 
-def _flag_problems(exc: ValidationError) -> str:
-    """pydantic's problems, each named by the flag the user typed (``--ms: ...``)."""
-    rule_flags = {"probability", "seed", "first_n", "ramp_ms", "id", "then", "headers"}
+_SPECIAL_FLAGS = {"then": "--then", "headers": "--header"}
+_RULE_FLAGS = {"id", "probability", "seed", "first_n", "ramp_ms"}
+
+
+def _flag_problems(exc: ValidationError, *, rule: bool = False) -> str:
+    """pydantic's problems, each named by the flag the user typed (``--ms: ...``). ``rule``: the error
+    came from the rule's own fields (``--seed`` is the rule's seed there, ``--fault-seed`` otherwise)."""
     fault_fields = _fault_fields()
     problems = []
     for problem in exc.errors():
         names = [part for part in problem["loc"] if isinstance(part, str)]
-        field = next((name for name in reversed(names) if name in fault_fields or name in rule_flags), None)
-        if field in fault_fields:
-            where = _flag_of(field)
-        elif field is not None:
-            where = "--" + field.replace("_", "-")
-        else:
-            where = ".".join(str(part) for part in problem["loc"]) or "the fault"
+        where = ".".join(str(part) for part in problem["loc"]) or "the fault"
+        if not rule and "then" in names[:-1]:  # inside the --then fault: name its type and field
+            problems.append(f"--then {'.'.join(names[names.index('then') + 1:])}: {problem['msg']}")
+            continue
+        for name in reversed(names):
+            if rule and name in _RULE_FLAGS:
+                where = "--" + name.replace("_", "-")
+                break
+            if not rule and (name in fault_fields or name in _SPECIAL_FLAGS):
+                where = _SPECIAL_FLAGS.get(name) or _flag_of(name)
+                break
         problems.append(f"{where}: {problem['msg']}")
     return "; ".join(problems)
 
@@ -365,8 +373,7 @@ def cmd_fault_clear(args: argparse.Namespace) -> int:
 def cmd_fault_types(args: argparse.Namespace) -> int:
     table = Table("type", "flags", "what the client sees", box=None)
     for name, cls in sorted(FAULTS.items()):
-        flags = [_flag_of(f) if f not in ("then", "headers") else {"then": "--then", "headers": "--header"}[f]
-                 for f in cls.model_fields if f != "type"]
+        flags = [_SPECIAL_FLAGS.get(f) or _flag_of(f) for f in cls.model_fields if f != "type"]
         summary = " ".join((cls.__doc__ or "").strip().split("\n\n")[0].split())
         table.add_row(name, " ".join(flags) or "-", summary)
     out.print(table)
