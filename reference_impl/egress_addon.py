@@ -18,6 +18,7 @@ own rule for blocking hooks) while other flows go on. It is installed only when 
 
 # No ``from __future__ import annotations`` here: mitmdump loads this file as a script outside
 # sys.modules, where dataclasses cannot resolve string annotations.
+import asyncio
 import json
 import logging
 from dataclasses import dataclass
@@ -62,6 +63,7 @@ class AktoGuardrails:
     def __init__(self) -> None:
         self.settings: EgressSettings | None = None
         self.engine: EngineClient | None = None
+        self._closing: set[asyncio.Task[None]] = set()
 
     # --- lifecycle ---------------------------------------------------------------------------------
 
@@ -80,12 +82,22 @@ class AktoGuardrails:
             _install_stream_gate()
         old, self.engine, self.settings = self.engine, EngineClient(settings.engine), settings
         if old is not None:
-            old.background.spawn(old.aclose(), "close previous engine client")
+            self._retire(old)
         log.info(
             "akto egress: engine %s, %s, timeout %gs, streams %s",
             settings.engine.akto_base_url, settings.fail_mode.value, settings.engine.guardrail_timeout,
             settings.stream_mode.value,
         )
+
+    def _retire(self, old: EngineClient) -> None:
+        """Close a replaced engine client once its in-flight calls are done (options changed at runtime)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # configured before the event loop runs: the old client never opened a connection
+        task = loop.create_task(old.aclose())
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     # --- which traffic -----------------------------------------------------------------------------
 
