@@ -46,6 +46,8 @@ class TrueFoundryEndpoint:
         revoked_tokens: str | None = None,
         akto_api_key: str | None = None,
         max_body_bytes: int = 10 * 1024 * 1024,
+        account_id: str | None = None,
+        vxlan_id: str | None = None,
         log_level: str = "warning",
         startup_timeout: float = 20.0,
         log_dir: str | None = None,
@@ -54,6 +56,10 @@ class TrueFoundryEndpoint:
         self.argv_options = ["--akto-url", akto_url, "--fail-mode", fail_mode, "--timeout", str(timeout),
                              "--default-sync", "true" if default_sync else "false", "--block-answer", block_answer,
                              "--max-body-bytes", str(max_body_bytes), "--log-level", log_level]
+        if account_id is not None:
+            self.argv_options += ["--account-id", account_id]
+        if vxlan_id is not None:
+            self.argv_options += ["--vxlan-id", vxlan_id]
         self.env = {"AKTO_TFY_JWT_SECRET": jwt_secret or "", "AKTO_DI_REVOKED_TOKENS": revoked_tokens or "",
                     "AKTO_API_KEY": akto_api_key or "", "AKTO_GUARDRAIL_API_BASE": ""}
         self.startup_timeout = startup_timeout

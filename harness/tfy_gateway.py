@@ -60,6 +60,7 @@ log = logging.getLogger("harness.tfy_gateway")
 CHAT_PATHS = ("/api/llm/chat/completions", "/api/llm/v1/chat/completions", "/v1/chat/completions", "/chat/completions")
 GUARDRAILS_HEADER = "x-tfy-guardrails"
 METADATA_HEADER = "x-tfy-metadata"
+RESULT_HEADER = "x-tfy-sim-guardrails"
 DEFAULT_SUBJECT = {"subjectId": "sim-user-1", "subjectType": "user", "subjectSlug": "sim.user@example.com",
                    "subjectDisplayName": "Simulated User"}
 MAX_EXCHANGES = 1000
@@ -87,6 +88,9 @@ class GatewaySettings(BaseModel):
     #: ``context.user`` sent to guardrails (TrueFoundry derives it from the caller's key).
     subject: dict[str, Any] = Field(default_factory=lambda: dict(DEFAULT_SUBJECT))
     llm_timeout_s: float = Field(60.0, gt=0)
+    #: Simulator only: add ``x-tfy-sim-guardrails`` to client answers (``name=status:outcome:effect; ...``)
+    #: so a client-side check can see what each guardrail answered. Not a TrueFoundry header.
+    result_header: bool = True
 
 
 class BadRequest(Exception):
@@ -108,6 +112,7 @@ class ExchangeRecord:
     client_status: int | None = None
     blocked_by: str | None = None  # llm_input | llm_output
     done: bool = False
+    results: list[str] = field(default_factory=list)  # GuardrailResult.summary() in call order
 
     def to_json(self) -> dict[str, Any]:
         return {"seq": self.seq, "model": self.model, "stream": self.stream, "started": self.started,
@@ -151,6 +156,8 @@ class TfyGateway:
             record.done = True
             raise
         record.client_status = response.status_code
+        if self.settings.result_header and record.results:
+            response.headers[RESULT_HEADER] = "; ".join(record.results)
         if not isinstance(response, StreamingResponse):
             record.done = True
         return response
@@ -265,6 +272,7 @@ class TfyGateway:
     async def _run(self, record: ExchangeRecord, guardrail: GuardrailConfig, payload: dict[str, Any]) -> GuardrailResult:
         result = await call_guardrail(self.http, guardrail, payload, self.settings.contract)
         record.guardrails.append({**result.to_json(), "sent": payload})
+        record.results.append(result.summary())
         if result.effect is Effect.LET_THROUGH:
             log.warning("tfy gateway: %s %s %s under %s: let through (%s)", result.hook.value, result.name,
                         result.outcome.value, result.strategy.value, result.error or result.message or "")

@@ -114,6 +114,9 @@ class GuardrailConfig(BaseModel):
     config: dict[str, Any] | None = Field(default_factory=dict)
     timeout_s: float = Field(DEFAULT_TIMEOUT_S, gt=0, le=600)
     priority: int = 0
+    #: Simulator only: judge this guardrail under another contract than the gateway's (to run current- and
+    #: legacy-contract cases side by side on one gateway).
+    contract: Contract | None = None
 
     @field_validator("url")
     @classmethod
@@ -151,6 +154,11 @@ class GuardrailResult:
     replacement: dict[str, Any] | None = None
     elapsed_ms: float = 0.0
 
+    def summary(self) -> str:
+        """``name=status:outcome:effect`` (status ``timeout`` / ``unreachable`` without an answer)."""
+        status = str(self.status) if self.status is not None else (self.error or "error").split(" ")[0].rstrip(":")
+        return f"{self.name}={status}:{self.outcome.value}:{self.effect.value}"
+
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name, "hook": self.hook.value, "operation": self.operation.value,
@@ -181,6 +189,7 @@ async def call_guardrail(
         return result(Outcome.ERROR, error=f"timeout after {guardrail.timeout_s:g}s")
     except httpx.TransportError as exc:
         return result(Outcome.ERROR, error=f"unreachable: {type(exc).__name__}")
+    contract = guardrail.contract or contract
     outcome, fields = classify(guardrail.operation, guardrail.hook, contract, response.status_code, response.content)
     return result(outcome, status=response.status_code, **fields)
 

@@ -18,7 +18,9 @@ false         request + response  check both directions + ingest in the backgrou
 ============  ==================  =========================================================  ==============
 
 ``sync`` absent means ``default_sync`` (true: what Akto's current code always does). ``streaming=true``
-(query or body) also ingests the previous user -> assistant turn found in the history.
+(query or body) also ingests the previous user -> assistant turn found in the history. ``answer=verdict``
+answers in TrueFoundry's current contract (200 ``{"verdict": false, "message": ...}`` on a block) instead
+of Akto's 400, which TrueFoundry only enforces under the Enforce strategy.
 
 Engine route: the check goes to ``/api/http-proxy?guardrails=true&akto_connector=truefoundry`` (not
 ``/api/validate/request``), because that is the same gateway path Akto's own TrueFoundry handler runs
@@ -63,6 +65,7 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 #: TrueFoundry's 10 s default, so a slow engine fails open here before the gateway gives up.
 DEFAULT_TIMEOUT_S = 3.0
 DEFAULT_BLOCK_REASON = "Request blocked by guardrails"
+BlockAnswer = Literal["akto", "verdict"]
 HEALTH_PATH = "/health"
 
 
@@ -81,8 +84,8 @@ class TrueFoundrySettings(BaseModel):
     #: ``akto``: a block is HTTP 400 ``{"actionErrors": [reason]}`` (what Akto does: TrueFoundry counts it
     #: as a guardrail *error*, which blocks only under Enforce). ``verdict``: HTTP 200
     #: ``{"verdict": false, "message": reason}``, TrueFoundry's current contract for a violation, which
-    #: also blocks under "Enforce But Ignore On Error".
-    block_answer: Literal["akto", "verdict"] = "akto"
+    #: also blocks under "Enforce But Ignore On Error". A guardrail URL can choose with ``?answer=``.
+    block_answer: BlockAnswer = "akto"
 
     @property
     def fail_mode(self) -> FailMode:
@@ -153,6 +156,7 @@ class TrueFoundryApp:
             query = parse_qs(scope["query_string"].decode("latin-1"))
             sync = parse_flag(_last(query, "sync"), "sync")
             streaming = parse_flag(_last(query, "streaming"), "streaming")
+            answer = _answer_style(_last(query, "answer"), self.settings.block_answer)
             raw = await _read_body(receive, self.settings.max_body_bytes, _header(scope, b"content-length"))
             call = parse_call(raw)
         except BodyTooLarge as exc:
@@ -161,9 +165,10 @@ class TrueFoundryApp:
             self.counters.bad_calls += 1
             return 422, {"actionErrors": [str(exc)]}
         return await self.handle(call, sync=self.settings.default_sync if sync is None else sync,
-                                 streaming=bool(streaming) or call.streaming)
+                                 streaming=bool(streaming) or call.streaming, answer=answer)
 
-    async def handle(self, call: TrueFoundryCall, *, sync: bool, streaming: bool) -> tuple[int, dict[str, Any]]:
+    async def handle(self, call: TrueFoundryCall, *, sync: bool, streaming: bool,
+                     answer: BlockAnswer = "akto") -> tuple[int, dict[str, Any]]:
         """The decision flow for one readable call: (HTTP status, JSON body)."""
         if streaming:
             self._ingest_previous_turn(call)
@@ -173,12 +178,12 @@ class TrueFoundryApp:
                 self.engine.ingest_in_background(envelope, "truefoundry output ingest")
             else:
                 self.engine.background.spawn(self._audit(envelope), "truefoundry audit")
-            return 200, {}
+            return _allowed(answer)
         if not sync:
-            return 200, {}
-        return await self._check_input(call)
+            return _allowed(answer)
+        return await self._check_input(call, answer)
 
-    async def _check_input(self, call: TrueFoundryCall) -> tuple[int, dict[str, Any]]:
+    async def _check_input(self, call: TrueFoundryCall, answer: BlockAnswer) -> tuple[int, dict[str, Any]]:
         self.counters.checked += 1
         try:
             verdict = await self.engine.check(self._envelope(call), direction="request")
@@ -188,17 +193,17 @@ class TrueFoundryApp:
                         "letting the request through" if decision.allow else f"answering {decision.status}")
             if decision.allow:
                 self.counters.failed_open += 1
-                return self._allowed()
+                return _allowed(answer)
             self.counters.failed_closed += 1
             return decision.status, {"actionErrors": [decision.message]}
         if verdict.blocks:
             self.counters.blocked += 1
             self.engine.ingest_in_background(self._envelope(call, blocked=True), "truefoundry blocked ingest")
-            return self._blocked(verdict.reason or DEFAULT_BLOCK_REASON)
+            return _blocked(answer, verdict.reason or DEFAULT_BLOCK_REASON)
         if not verdict.allowed:
             log.warning("akto truefoundry: policy matched with behaviour %r (not blocking): %s",
                         verdict.behaviour.value, verdict.reason)
-        return self._allowed()
+        return _allowed(answer)
 
     async def _audit(self, envelope: Envelope) -> None:
         """sync=false output hook: both checks and the ingestion happen here, off the reply path."""
@@ -226,13 +231,24 @@ class TrueFoundryApp:
         engine = self.settings.engine
         return to_envelope(call, account_id=engine.akto_account_id, vxlan_id=engine.akto_vxlan_id, **overrides)
 
-    def _allowed(self) -> tuple[int, dict[str, Any]]:
-        return 200, ({"verdict": True} if self.settings.block_answer == "verdict" else {})
 
-    def _blocked(self, reason: str) -> tuple[int, dict[str, Any]]:
-        if self.settings.block_answer == "verdict":
-            return 200, {"verdict": False, "message": reason}
-        return 400, {"actionErrors": [reason]}
+
+def _answer_style(value: str | None, default: BlockAnswer) -> BlockAnswer:
+    if value is None:
+        return default
+    if value not in ("akto", "verdict"):
+        raise BadCall(f"answer must be akto or verdict, got {value!r}")
+    return value  # type: ignore[return-value]
+
+
+def _allowed(answer: BlockAnswer) -> tuple[int, dict[str, Any]]:
+    return 200, ({"verdict": True} if answer == "verdict" else {})
+
+
+def _blocked(answer: BlockAnswer, reason: str) -> tuple[int, dict[str, Any]]:
+    if answer == "verdict":
+        return 200, {"verdict": False, "message": reason}
+    return 400, {"actionErrors": [reason]}
 
 
 class BodyTooLarge(Exception):
@@ -333,6 +349,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--block-answer", choices=["akto", "verdict"], default="akto")
     parser.add_argument("--max-body-bytes", type=int, default=10 * 1024 * 1024, help="larger bodies get 413")
     parser.add_argument("--account-id", help="akto_account_id in records (env AKTO_ACCOUNT_ID, default 1000000)")
+    parser.add_argument("--vxlan-id", help="akto_vxlan_id in records (env AKTO_VXLAN_ID, default 0)")
     parser.add_argument("--log-level", default="warning")
     parser.add_argument("--access-log", action="store_true", help="uvicorn access log (off: it costs latency)")
     return parser.parse_args(argv)
@@ -345,6 +362,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                "max_body_bytes": args.max_body_bytes}
     if args.account_id:
         options["akto_account_id"] = args.account_id
+    if args.vxlan_id:
+        options["akto_vxlan_id"] = args.vxlan_id
     try:
         if args.jwt_public_key_file:
             with open(args.jwt_public_key_file, encoding="utf-8") as key_file:

@@ -340,3 +340,13 @@ def test_the_endpoint_sends_the_engine_its_own_key_not_the_callers_token(tfy_tok
     assert call.headers["authorization"] == "engine-key-123"
     assert call.path == "/api/http-proxy"
     assert call.query == "guardrails=true&akto_connector=truefoundry"
+
+
+def test_answer_verdict_speaks_truefoundrys_current_contract(direct: Direct) -> None:
+    blocked = direct.post(direct.body(INJECTION), query="sync=true&answer=verdict")
+    assert (blocked.status_code, blocked.json()) == (200, {"verdict": False, "message": "Prompt injection detected"})
+    direct.wait_ingests(1)  # the blocked call is still ingested
+    allowed = direct.post(direct.body(), query="answer=verdict")
+    assert (allowed.status_code, allowed.json()) == (200, {"verdict": True})
+    bad = direct.post(direct.body(), query="answer=json")
+    assert (bad.status_code, bad.json()) == (422, {"actionErrors": ["answer must be akto or verdict, got 'json'"]})

@@ -1,0 +1,51 @@
+"""The TrueFoundry matrix as contract scenarios (scenarios/truefoundry/matrix.yaml), run by the shared
+scenario runner on the ``truefoundry`` connector: client -> gateway simulator -> reference endpoint ->
+engine, plus the fake LLM. The scenarios and the tables in docs/truefoundry.md are rendered from
+harness/tfy_matrix.py; the first tests keep them in step.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import pytest
+
+from harness import tfy_matrix
+from harness.scenarios.connectors.truefoundry import TrueFoundryAdapter
+from harness.scenarios.model import Scenario, load_file
+from harness.scenarios.runner import InstancePool, run_scenario
+
+SCENARIOS = load_file(tfy_matrix.SCENARIO_FILE)
+
+
+def test_scenario_file_is_rendered_from_the_table() -> None:
+    assert tfy_matrix.SCENARIO_FILE.read_text() == tfy_matrix.render_yaml(), "run: python -m harness.tfy_matrix"
+
+
+def test_doc_tables_are_rendered_from_the_table() -> None:
+    text = tfy_matrix.DOC_FILE.read_text()
+    assert text == tfy_matrix.render_doc(text), "run: python -m harness.tfy_matrix"
+    assert "only blocks under **Enforce**" in text
+
+
+def test_the_matrix_is_complete() -> None:
+    cells = {(r.case, r.hook, r.sync) for r in tfy_matrix.ROWS}
+    assert len(cells) == len(tfy_matrix.ROWS) == 5 * 2 * 2
+    assert len(SCENARIOS) == len(tfy_matrix.ROWS) * 3 * 2 + len(tfy_matrix.VARIANTS) * 3
+    # What users are rarely told: Akto's block (HTTP 400) is enforced only by the Enforce strategy.
+    (blocked,) = [r for r in tfy_matrix.ROWS if (r.case, r.hook, r.sync) == ("blocked", "input", True)]
+    assert (blocked.enforce, blocked.ebioe, blocked.audit) == ("BLOCK", "allow", "allow")
+
+
+@pytest.fixture(scope="module")
+def pool(akto_engine: Any, fake_llm: Any) -> Iterator[InstancePool]:
+    instances = InstancePool(akto_engine.url, fake_llm)
+    yield instances
+    instances.close()
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.name)
+def test_truefoundry_scenario(scenario: Scenario, pool: InstancePool) -> None:
+    result = run_scenario(scenario, TrueFoundryAdapter(), pool)
+    assert result.ok, f"{result.summary()}\n{result.log_tail}"
