@@ -189,7 +189,11 @@ class PolicySet(BaseModel):
         """The verdict of the policies that apply to ``direction`` and ``app`` on one payload field."""
         # Read the plan from the private-attribute dict: ``self._plan`` goes through pydantic's __getattr__,
         # which costs more than a whole clean evaluation's detector checks.
-        plan: _Plan = self.__pydantic_private__["_plan"]  # type: ignore[index]
+        private: dict[str, Any] = self.__pydantic_private__  # type: ignore[assignment]
+        plan: _Plan = private["_plan"]
+        if plan.source is not self.policies:
+            # model_copy(update=...) copies the private plan without running model_post_init.
+            plan = private["_plan"] = _Plan(self.policies)
         return plan.evaluate(field_text, direction, app)
 
 
@@ -319,6 +323,7 @@ class _Plan:
     _MAX_SCOPES = 4096
 
     def __init__(self, policies: list[Policy]) -> None:
+        self.source = policies
         self._policies = tuple(_CompiledPolicy(policy) for policy in policies if policy.enabled)
         self._scopes: dict[tuple[str, str | None], _Scope] = {}
 

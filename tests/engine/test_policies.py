@@ -128,6 +128,14 @@ def test_policy_set_is_frozen() -> None:
         DEFAULTS.policies = []  # type: ignore[misc]
 
 
+def test_copies_evaluate_their_own_policies() -> None:
+    blocking = policy_set(policy())
+    allowing = blocking.model_copy(update={"policies": []})
+    assert allowing.evaluate("forbidden", "request").allowed
+    assert not blocking.evaluate("forbidden", "request").allowed
+    assert not blocking.model_copy(deep=True).evaluate("forbidden", "request").allowed
+
+
 # --- loading files and presets --------------------------------------------------------------------------------
 
 
