@@ -47,3 +47,7 @@ def akto(akto_engine: "EngineProcess | ExternalEngine", request: pytest.FixtureR
         yield namespace
     finally:
         namespace.close()
+
+
+# Fixtures defined in their own modules, registered here so every test (and users' suites) get them.
+from harness.fixtures_llm import fake_llm, fake_llm_client, fake_llm_tls  # noqa: E402,F401
