@@ -117,7 +117,7 @@ class Detector:
             if not rule.triggered(scan):
                 continue
             if self.accept is not None:
-                if any(self.accept(match.group(0)) for match in rule.pattern.finditer(scan.text)):
+                if any(self.accept(match.group(0)) for match in rule.any_case.finditer(scan.text)):
                     return True
             elif rule.pattern.search(scan.lower if rule.fold_case else scan.text) is not None:
                 return True

@@ -514,14 +514,14 @@ def string_leaves(value: Any, depth: int = 0) -> set[str]:
     return found
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.text())
 def test_any_string_is_safe(field_text: str) -> None:
     texts = extract_texts(field_text)
     assert all(isinstance(text, str) and text.strip() for text in texts)
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(JSON_VALUES, st.sampled_from(["plain", "litellm", "custom_hooks", "raw", "string"]))
 def test_any_json_is_safe_and_nothing_is_invented(value: Any, wrapping: str) -> None:
     field_text = {

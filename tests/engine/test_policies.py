@@ -682,7 +682,7 @@ PII = st.sampled_from(
 )
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.text(), st.sampled_from(["request", "response"]), st.none() | st.text(max_size=8))
 def test_evaluate_never_raises_on_any_string(field_text: str, direction: str, app: str | None) -> None:
     verdict = DEFAULTS.evaluate(field_text, direction, app)  # type: ignore[arg-type]
@@ -693,7 +693,7 @@ def test_evaluate_never_raises_on_any_string(field_text: str, direction: str, ap
         assert verdict.modified_payload == ("" if verdict.behaviour == Behaviour.BLOCK else field_text)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(JSON_VALUES, st.lists(st.tuples(st.text(max_size=6), PII, st.text(max_size=6)), max_size=3), st.booleans())
 def test_evaluate_keeps_any_json_payload_intact(value: Any, seeded: list[tuple[str, str, str]], double: bool) -> None:
     messages = [{"role": "user", "content": f"{before}{secret}{after}"} for before, secret, after in seeded]
