@@ -6,13 +6,12 @@ harness/tfy_matrix.py; the first tests keep them in step.
 
 from __future__ import annotations
 
-from typing import Any, Iterator
-
 import pytest
 
 from harness import tfy_matrix
-from harness.scenarios.connectors.truefoundry import TrueFoundryAdapter
-from harness.scenarios.model import Scenario, load_file
+from harness.scenarios.connectors import adapter
+from harness.scenarios.model import load_file
+from harness.scenarios.pytest_support import check_result, scenario_params, scenario_pool  # noqa: F401
 from harness.scenarios.runner import InstancePool, run_scenario
 
 SCENARIOS = load_file(tfy_matrix.SCENARIO_FILE)
@@ -37,15 +36,6 @@ def test_the_matrix_is_complete() -> None:
     assert (blocked.enforce, blocked.ebioe, blocked.audit) == ("BLOCK", "allow", "allow")
 
 
-@pytest.fixture(scope="module")
-def pool(akto_engine: Any, fake_llm: Any) -> Iterator[InstancePool]:
-    instances = InstancePool(akto_engine.url, fake_llm)
-    yield instances
-    instances.close()
-
-
-@pytest.mark.timeout(60)
-@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.name)
-def test_truefoundry_scenario(scenario: Scenario, pool: InstancePool) -> None:
-    result = run_scenario(scenario, TrueFoundryAdapter(), pool)
-    assert result.ok, f"{result.summary()}\n{result.log_tail}"
+@pytest.mark.parametrize("scenario, connector", scenario_params(["truefoundry"], directory=tfy_matrix.SCENARIO_FILE.parent))
+def test_truefoundry_scenario(scenario, connector: str, scenario_pool: InstancePool) -> None:
+    check_result(run_scenario(scenario, adapter(connector), scenario_pool))

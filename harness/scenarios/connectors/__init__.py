@@ -10,6 +10,8 @@ __all__ = ["ADAPTERS", "ClientResponse", "ConnectorAdapter", "ConnectorInstance"
 ADAPTERS: dict[str, str] = {
     "litellm": "harness.scenarios.connectors.litellm:LiteLLMAdapter",
     "litellm-builtin": "harness.scenarios.connectors.litellm:LiteLLMBuiltinAdapter",
+    "egress": "harness.scenarios.connectors.egress:EgressAdapter",
+    "truefoundry": "harness.scenarios.connectors.truefoundry:TrueFoundryAdapter",
 }
 
 
