@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from typing import Any
 
@@ -19,6 +20,8 @@ from harness.scenarios.connectors.http import send_openai_chat
 from harness.scenarios.model import ConnectorConfig, Traffic
 
 REFERENCE_GUARDRAIL = "reference_impl.litellm_guardrail.AktoGuardrail"
+#: Point the ``litellm`` connector at another guardrail class (your own hook) without editing anything.
+GUARDRAIL_ENV = "AKTO_HARNESS_LITELLM_GUARDRAIL"
 BUILTIN_GUARDRAIL = "akto"
 #: The model names clients ask for, per upstream provider (both served by the fake LLM).
 DEFAULT_MODELS = {"openai": "gpt-4o-mini", "anthropic": "claude-3-5-sonnet-latest"}
@@ -76,11 +79,13 @@ class LiteLLMAdapter(ConnectorAdapter):
     """The reference hook (``reference_impl.litellm_guardrail.AktoGuardrail``) in a real LiteLLM proxy."""
 
     name = "litellm"
-    guardrail = REFERENCE_GUARDRAIL
+
+    def guardrail(self) -> str:
+        return os.environ.get(GUARDRAIL_ENV) or REFERENCE_GUARDRAIL
 
     def start(self, config: ConnectorConfig, engine: Any, llm: LLMUpstream) -> ConnectorInstance:
         proxy = LiteLLMProxy(
-            proxy_config(self.guardrail, config, engine.url, llm.url),
+            proxy_config(self.guardrail(), config, engine.url, llm.url),
             env={"AKTO_API_KEY": "akto-test-" + secrets.token_urlsafe(16)},
             name=f"litellm-{self.name}",
         ).start()
@@ -91,4 +96,6 @@ class LiteLLMBuiltinAdapter(LiteLLMAdapter):
     """LiteLLM's own ``guardrail: akto`` (users' setup today), for an honest side-by-side matrix."""
 
     name = "litellm-builtin"
-    guardrail = BUILTIN_GUARDRAIL
+
+    def guardrail(self) -> str:
+        return BUILTIN_GUARDRAIL

@@ -1,0 +1,122 @@
+"""``akto-harness scenarios ...``: list, check and run the contract scenarios outside pytest.
+
+    akto-harness scenarios run --connector litellm --connector litellm-builtin \\
+        --junit reports/scenarios.xml --markdown reports/scenarios.md
+
+It starts the fake engine (or uses ``--engine-url``) and the fake LLM, runs every selected scenario on every
+selected connector (one host instance per distinct connector config), prints one line per result and
+exits 1 when any result is a failure (a known gap that holds is not one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+from pathlib import Path
+from typing import Iterator
+
+import httpx
+
+from harness.process import StartupError
+from harness.scenarios.connectors import ADAPTERS, ConnectorAdapter, adapter
+from harness.scenarios.connectors.litellm import GUARDRAIL_ENV
+from harness.scenarios.model import Scenario, ScenarioError, load_scenarios
+from harness.scenarios.report import write_reports
+from harness.scenarios.runner import InstancePool, ScenarioResult, run_scenario
+from mock_akto.client import AdminError
+
+DEFAULT_DIR = Path(__file__).resolve().parent.parent.parent / "scenarios"
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparsers.add_parser("scenarios", help="list, check and run the contract scenarios")
+    commands = parser.add_subparsers(dest="scenarios_command", required=True)
+
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--dir", default=str(DEFAULT_DIR), help="directory of scenario YAML files")
+    common.add_argument("--scenario", default="*", help="glob on scenario names (default: all)")
+
+    listing = commands.add_parser("list", parents=[common], help="list scenario names and descriptions")
+    listing.set_defaults(handler=list_command)
+    check = commands.add_parser("check", parents=[common], help="validate the scenario files only")
+    check.set_defaults(handler=check_command)
+
+    run = commands.add_parser("run", parents=[common], help="run scenarios against connectors in their real hosts")
+    run.add_argument("--connector", action="append", required=True, choices=sorted(ADAPTERS),
+                     help="connector to run against (repeatable)")
+    run.add_argument("--junit", help="write JUnit XML here")
+    run.add_argument("--markdown", help="write the scenario x connector matrix here")
+    run.add_argument("--engine-url", help="use this running engine instead of starting one")
+    run.add_argument("--include-slow", action="store_true", help="also run scenarios marked slow")
+    run.add_argument("--litellm-guardrail", metavar="CLASS_PATH",
+                     help="for --connector litellm: load this guardrail class instead of the reference hook")
+    run.set_defaults(handler=run_command)
+
+
+def list_command(args: argparse.Namespace) -> int:
+    for scenario in load_scenarios(args.dir, args.scenario):
+        print(f"{scenario.name:34} {scenario.description}")
+    return 0
+
+
+def check_command(args: argparse.Namespace) -> int:
+    scenarios = load_scenarios(args.dir, args.scenario)
+    print(f"{len(scenarios)} scenarios OK in {args.dir}")
+    return 0
+
+
+def run_command(args: argparse.Namespace) -> int:
+    scenarios = [s for s in load_scenarios(args.dir, args.scenario) if args.include_slow or not s.slow]
+    if not scenarios:
+        print(f"no scenario matches {args.scenario!r} in {args.dir}", file=sys.stderr)
+        return 2
+    if args.litellm_guardrail:
+        os.environ[GUARDRAIL_ENV] = args.litellm_guardrail
+    results: list[ScenarioResult] = []
+    with _engine_url(args.engine_url) as engine_url, _fake_llm() as llm:
+        pool = InstancePool(engine_url, llm)
+        try:
+            for name in args.connector:
+                connector = adapter(name)
+                for scenario in scenarios:
+                    result = _run_one(scenario, connector, pool)
+                    results.append(result)
+                    print(f"{result.outcome:8} {name:16} {scenario.name} ({result.elapsed_ms:.0f} ms)"
+                          + "".join(f"\n         {p}" for p in result.problems), flush=True)
+        finally:
+            pool.close()
+    write_reports(results, junit=args.junit, markdown=args.markdown,
+                  descriptions={s.name: s.description for s in scenarios})
+    failed = [r for r in results if not r.ok]
+    print(f"{len(results)} results, {len(failed)} failing")
+    return 1 if failed else 0
+
+
+def _run_one(scenario: Scenario, connector: ConnectorAdapter, pool: InstancePool) -> ScenarioResult:
+    """A scenario that cannot even run (host did not start, engine refused) is an ``error`` result."""
+    try:
+        return run_scenario(scenario, connector, pool)
+    except (StartupError, AdminError, httpx.HTTPError, OSError) as exc:
+        return ScenarioResult(scenario.name, connector.name, "error", reason=f"{type(exc).__name__}: {exc}")
+
+
+@contextlib.contextmanager
+def _engine_url(url: str | None) -> Iterator[str]:
+    if url:
+        yield url.rstrip("/")
+        return
+    from harness.engine import EngineProcess
+
+    with EngineProcess() as engine:
+        assert engine.url is not None
+        yield engine.url
+
+
+@contextlib.contextmanager
+def _fake_llm() -> Iterator[object]:
+    from harness.fake_llm import FakeLLMServer
+
+    with FakeLLMServer() as server:
+        yield server
