@@ -4,9 +4,15 @@ Two servers on core 0, each one uvicorn process with uvloop + httptools: the eng
 journal on) and :mod:`bench.raw_app` answering the engine's own verdict bytes. Load comes from core 1:
 
 * closed loop: ``wrk``, 50 connections, a typical LiteLLM-style chat envelope (guardrails=true); rounds
-  alternate raw / engine so that noise from other work on the machine hits both alike;
+  alternate raw / engine / engine with a distinct prompt per request (the engine memoises answers to
+  repeated payloads, so the third variant shows the full policy-evaluation cost), so that noise from
+  other work on the machine hits all alike;
 * fixed rate: 500 req/s open loop (Python asyncio + aiohttp, latency from each request's scheduled start,
   exact per-request timings), because Debian ships no ``wrk2``.
+
+The server's CPU seconds per request are read from /proc around every round as well: on a shared machine
+wall-clock req/s drops whenever a neighbour takes the core, while CPU per request does not, and a
+saturated single-process server's req/s is exactly 1 / (CPU per request).
 
 Targets: engine >= 70% of raw req/s; engine p99 at 500 req/s < 10 ms.
 """
@@ -23,6 +29,7 @@ from pathlib import Path
 from typing import Sequence
 
 import httpx
+import psutil
 
 from bench._common import Check, Summary, Timings, console, machine_notes, print_checks, print_comparison, round_orders
 from bench.load import http_session, open_loop, post_call
@@ -33,7 +40,19 @@ from mock_akto.wire import HTTP_PROXY_PATH
 
 HEADERS = {"content-type": "application/json"}
 TARGET_RATIO = 0.70
+#: A third closed-loop variant: the engine with a different prompt on every request (no memo can help).
+DISTINCT = "engine, distinct prompts"
+DISTINCT_SLOT = "DISTINCTSLOT"
 TARGET_FIXED_RATE_P99_MS = 10.0
+
+
+def _cpu_seconds(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return times.user + times.system
+
+
+def _cpu_us_per_request(runs: list[WrkResult], cpu_s: list[float]) -> float:
+    return sum(cpu_s) * 1e6 / sum(r.requests for r in runs)
 
 
 def _closed_loop_summary(runs: list[WrkResult]) -> Summary:
@@ -75,6 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     console.rule("engine throughput vs raw ASGI ceiling")
     console.print(machine_notes())
     body = engine_chat_body(ALLOW_PROMPT)
+    distinct_body = engine_chat_body(f"{ALLOW_PROMPT} Ticket {DISTINCT_SLOT}.")
     path = f"{HTTP_PROXY_PATH}?{ENGINE_QUERY}"
     with engine_process() as engine, tempfile.TemporaryDirectory() as tmp:
         answer = httpx.post(engine.url + path, content=body, headers=HEADERS, timeout=10, trust_env=False)
@@ -89,13 +109,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             console.print(f"servers pinned to cpu {SERVER_CPU}, load generators to cpu {LOADGEN_CPU}: {pinned}; "
                           f"body {len(body)} B, answer {len(answer.content)} B")
             urls = {"raw": raw_url + path, "engine": engine.url + path}
-            for url in urls.values():  # warm-up, thrown away
-                run_wrk(url, body=body, headers=HEADERS, connections=args.connections, duration_s=2, cpu=LOADGEN_CPU)
-            runs: dict[str, list[WrkResult]] = {name: [] for name in urls}
-            for order in round_orders(list(urls), args.rounds):
+            # name -> (url, body, slot replaced by a per-request counter or None)
+            closed_variants = {"raw": (urls["raw"], body, None), "engine": (urls["engine"], body, None),
+                               DISTINCT: (urls["engine"], distinct_body, DISTINCT_SLOT)}
+            processes = {"raw": psutil.Process(server_pid(raw_proc)), "engine": psutil.Process(server_pid(engine))}
+            processes[DISTINCT] = processes["engine"]
+            for url, variant_body, slot in closed_variants.values():  # warm-up, thrown away
+                run_wrk(url, body=variant_body, headers=HEADERS, connections=args.connections, duration_s=2,
+                        cpu=LOADGEN_CPU, distinct_slot=slot)
+            runs: dict[str, list[WrkResult]] = {name: [] for name in closed_variants}
+            cpu: dict[str, list[float]] = {name: [] for name in closed_variants}
+            for order in round_orders(list(closed_variants), args.rounds):
                 for name in order:
-                    runs[name].append(run_wrk(urls[name], body=body, headers=HEADERS, connections=args.connections,
-                                              duration_s=args.duration, cpu=LOADGEN_CPU))
+                    url, variant_body, slot = closed_variants[name]
+                    before = _cpu_seconds(processes[name])
+                    runs[name].append(run_wrk(url, body=variant_body, headers=HEADERS, connections=args.connections,
+                                              duration_s=args.duration, cpu=LOADGEN_CPU, distinct_slot=slot))
+                    cpu[name].append(_cpu_seconds(processes[name]) - before)
             fixed = asyncio.run(_fixed_rate(urls, body, rate=args.rate, seconds=args.rate_seconds, rounds=args.rate_rounds))
 
     closed = {name: _closed_loop_summary(r) for name, r in runs.items()}
@@ -108,10 +138,20 @@ def main(argv: Sequence[str] | None = None) -> int:
                                   f"{args.rate_rounds} x {args.rate_seconds:g} s (exact per-request timings)",
                                   percentiles=(50.0, 99.0, 99.9))
     ratio = closed["engine"].rps / closed["raw"].rps
+    cpu_us = {name: _cpu_us_per_request(runs[name], cpu[name]) for name in runs}
+    cpu_ratio = cpu_us["raw"] / cpu_us["engine"]
+    busy = {name: sum(cpu[name]) / sum(r.duration_s for r in runs[name]) for name in runs}
+    console.print("server CPU per request (user+system, all threads; contention-proof: a saturated server's "
+                  "req/s is 1 / this):")
+    for name, us in cpu_us.items():
+        console.print(f"  {name}: {us:.1f} us/request, raw/this {cpu_us['raw'] / us:.0%}, core busy {busy[name]:.0%}")
     engine_p99 = fixed["engine"].summary().p99
     ok = print_checks([
         Check("engine req/s vs raw ASGI", f"{ratio:.0%} ({closed['engine'].rps:,.0f} vs {closed['raw'].rps:,.0f} req/s)",
               f">= {TARGET_RATIO:.0%}", ratio >= TARGET_RATIO),
+        Check("engine CPU cost per request vs raw (req/s ratio on an otherwise idle core)",
+              f"{cpu_ratio:.0%} ({cpu_us['raw']:.1f} vs {cpu_us['engine']:.1f} us)", f">= {TARGET_RATIO:.0%}",
+              cpu_ratio >= TARGET_RATIO),
         Check(f"engine p99 at {args.rate:g} req/s", f"{engine_p99:.2f} ms", f"< {TARGET_FIXED_RATE_P99_MS:g} ms",
               engine_p99 < TARGET_FIXED_RATE_P99_MS),
         Check("no errors", f"{sum(s.errors for s in closed.values()) + sum(t.errors for t in fixed.values())} errors",
@@ -119,7 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ])
     if args.json:
         args.json.write_text(json.dumps({"notes": machine_notes(), "closed_loop": closed_rows, "fixed_rate": fixed_rows,
-                                         "ratio": ratio, "rounds_rps": {n: [x.rps for x in r] for n, r in runs.items()}},
+                                         "ratio": ratio, "distinct_ratio": closed[DISTINCT].rps / closed["raw"].rps, "cpu_us_per_request": cpu_us, "cpu_ratio": cpu_ratio, "rounds_rps": {n: [x.rps for x in r] for n, r in runs.items()}},
                                         indent=2, default=str))
     return 0 if ok or not args.strict else 1
 

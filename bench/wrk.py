@@ -27,6 +27,7 @@ _LUA_TEMPLATE = """\
 wrk.method = {method}
 wrk.body = {body}
 {headers}
+{request}
 done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
@@ -35,6 +36,18 @@ done = function(summary, latency, requests)
     summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
     latency:percentile(50), latency:percentile(90), latency:percentile(99), latency:percentile(99.9),
     latency.min, latency.max, latency.mean))
+end
+"""
+
+
+# With ``distinct_slot``: every request's body is the template with a counter in the slot (one connection
+# thread, so the counter is unique), which defeats any server-side memo of repeated payloads.
+_LUA_DISTINCT = """\
+local counter = 0
+local head, tail = {head}, {tail}
+request = function()
+  counter = counter + 1
+  return wrk.format(nil, nil, nil, head .. counter .. tail)
 end
 """
 
@@ -81,16 +94,29 @@ def run_wrk(
     threads: int = 1,
     cpu: int | None = None,
     method: str = "POST",
+    distinct_slot: str | None = None,
 ) -> WrkResult:
-    """Run wrk against ``url`` for ``duration_s``; pinned to ``cpu`` with taskset when given and available."""
+    """Run wrk against ``url`` for ``duration_s``; pinned to ``cpu`` with taskset when given and available.
+
+    ``distinct_slot``: a substring of ``body`` replaced by a per-request counter (distinct payloads).
+    """
     wrk = require_wrk()
     header_lines = "\n".join(f"wrk.headers[ {_lua_string(k)} ] = {_lua_string(v)}" for k, v in headers.items())
+    text = body.decode("utf-8")
+    request = ""
+    if distinct_slot is not None:
+        if distinct_slot not in text:
+            raise ValueError(f"distinct_slot {distinct_slot!r} is not in the body")
+        head, _, tail = text.partition(distinct_slot)
+        request = _LUA_DISTINCT.format(head=_lua_string(head), tail=_lua_string(tail))
     script = _LUA_TEMPLATE.format(
-        method=_lua_string(method), body=_lua_string(body.decode("utf-8")), headers=header_lines, mark=_MARK
+        method=_lua_string(method), body=_lua_string(text), headers=header_lines, request=request, mark=_MARK
     )
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
         fh.write(script)
         script_path = Path(fh.name)
+    if distinct_slot is not None and threads != 1:
+        raise ValueError("distinct payloads need one wrk thread (one counter)")
     argv = [wrk, f"-t{threads}", f"-c{connections}", f"-d{duration_s}s", "--timeout", "10s", "-s", str(script_path), url]
     if cpu is not None and shutil.which("taskset"):
         argv = ["taskset", "-c", str(cpu), *argv]
