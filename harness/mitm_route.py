@@ -1,40 +1,48 @@
-"""Test-only mitmproxy addon: connect to a local fake instead of the real provider, flow untouched.
+"""Test-only mitmproxy addon: send provider traffic to a local fake while clients use the real URLs.
 
 Load it after the addon under test (``-s addon.py -s harness/mitm_route.py``) with
-``--set route_map=api.openai.com=127.0.0.1:PORT,api.anthropic.com=127.0.0.1:PORT``. Only the TCP
-destination changes (like an /etc/hosts entry), in ``server_connect``: the request keeps its URL, Host
-header, scheme and TLS server name, so the addon under test sees exactly what it would see in production
-(unlike ``map_remote``, which rewrites the Host). The fake must then speak TLS with a certificate for the
-provider's host name; trust its CA with ``--set ssl_verify_upstream_trusted_ca=ca.pem``.
+``--set route_map=HOST=TARGET,...``. Two kinds of target:
+
+* ``api.openai.com=127.0.0.1:PORT``: only the TCP destination changes (like an /etc/hosts entry), in
+  ``server_connect``. URL, Host header, scheme and TLS server name stay as the client sent them, so the addon
+  under test sees production traffic. The fake must speak TLS with a certificate for the provider's name;
+  trust its CA with ``--set ssl_verify_upstream_trusted_ca=ca.pem``.
+* ``api.openai.com=http://127.0.0.1:PORT``: for a plain-HTTP fake. The flow is re-targeted in the
+  ``request`` hook, after the addon under test has seen it (hence: load this addon last), and the Host header
+  is put back; mitmdump must run with ``--set connection_strategy=lazy`` so that nothing dials the real host.
 """
 
 from __future__ import annotations
 
 import logging
 
-from mitmproxy import ctx, exceptions
+from mitmproxy import ctx, exceptions, http
 from mitmproxy.proxy import server_hooks
 
 log = logging.getLogger("akto.harness.route")
 
 
-def parse_route_map(text: str) -> dict[str, tuple[str, int]]:
-    routes: dict[str, tuple[str, int]] = {}
+Route = tuple[str, int, bool]  # ip, port, plain HTTP
+
+
+def parse_route_map(text: str) -> dict[str, Route]:
+    routes: dict[str, Route] = {}
     for item in filter(None, (part.strip() for part in text.split(","))):
         host, sep, target = item.partition("=")
-        ip, colon, port = target.rpartition(":")
+        plain = target.startswith("http://")
+        ip, colon, port = target.removeprefix("http://").rpartition(":")
         if not sep or not colon or not port.isdigit() or not host.strip() or not ip:
-            raise exceptions.OptionsError(f"route_map: {item!r} is not host=ip:port")
-        routes[host.strip().lower()] = (ip, int(port))
+            raise exceptions.OptionsError(f"route_map: {item!r} is not host=ip:port or host=http://ip:port")
+        routes[host.strip().lower()] = (ip, int(port), plain)
     return routes
 
 
 class RouteToLocal:
     def __init__(self) -> None:
-        self.routes: dict[str, tuple[str, int]] = {}
+        self.routes: dict[str, Route] = {}
 
     def load(self, loader) -> None:  # type: ignore[no-untyped-def]
-        loader.add_option("route_map", str, "", "host=ip:port,... : connect there instead (tests only)")
+        loader.add_option("route_map", str, "", "host=ip:port or host=http://ip:port, ... (tests only)")
 
     def configure(self, updated: set[str]) -> None:
         if "route_map" in updated:
@@ -42,9 +50,19 @@ class RouteToLocal:
 
     def server_connect(self, data: server_hooks.ServerConnectionHookData) -> None:
         address = data.server.address
-        if address and address[0].lower() in self.routes:
-            data.server.address = self.routes[address[0].lower()]
-            log.debug("route: %s:%s -> %s:%s", *address, *data.server.address)
+        route = self.routes.get(address[0].lower()) if address else None
+        if route is not None and not route[2]:
+            data.server.address = route[:2]
+            log.debug("route: %s:%s -> %s:%s", *address, *route[:2])
+
+    def request(self, flow: http.HTTPFlow) -> None:
+        host = flow.request.pretty_host.lower()
+        route = self.routes.get(host)
+        if route is None or not route[2] or flow.response is not None:
+            return
+        original_host = flow.request.headers.get("host", host)
+        flow.request.scheme, flow.request.host, flow.request.port = "http", route[0], route[1]
+        flow.request.headers["host"] = original_host
 
 
 addons = [RouteToLocal()]

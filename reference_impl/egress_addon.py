@@ -29,6 +29,7 @@ from mitmproxy.proxy import commands
 from mitmproxy.proxy.layers import http as http_layers
 
 from reference_impl.core import ConfigError, EngineClient, EngineFailure, on_failure
+from reference_impl.core.masking import MASKING_FAILED_REASON
 from reference_impl.egress_payload import (
     MaskingError,
     build_envelope,
@@ -140,7 +141,7 @@ class AktoGuardrails:
             try:
                 new_body = modified_body(body, sent, verdict.modified_payload, phase="request")
             except MaskingError as exc:
-                self._answer(flow, 403, f"Akto modified the request in a way that cannot be applied: {exc}", "blocked")
+                self._answer(flow, 403, f"{MASKING_FAILED_REASON}: {exc}", "blocked")
                 return
             flow.request.content = json.dumps(new_body, ensure_ascii=False).encode()
             flow.metadata[SENT_PAYLOAD] = request_payload(new_body)
@@ -202,7 +203,7 @@ class AktoGuardrails:
             try:
                 new_body = modified_body(original, text, verdict.modified_payload, phase="response")
             except MaskingError as exc:
-                self._answer(flow, 403, f"Akto modified the response in a way that cannot be applied: {exc}", "blocked")
+                self._answer(flow, 403, f"{MASKING_FAILED_REASON}: {exc}", "blocked")
                 return
             flow.response.text = json.dumps(new_body, ensure_ascii=False)
             log.info("akto egress: response modified by guardrails")
@@ -253,6 +254,8 @@ class AktoGuardrails:
             status_code=response.status_code if response is not None else 200,
             client_ip=_ip(flow.client_conn.peername),
             dest_ip=_ip(flow.server_conn.peername),
+            account_id=self.settings.engine.akto_account_id,
+            vxlan_id=self.settings.engine.akto_vxlan_id,
         )
 
     def _batch_envelope(self, flow: http.HTTPFlow, text: str) -> Any:

@@ -58,6 +58,8 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("akto_stream_mode", str, "AKTO_GUARDRAILS_MODE", StreamMode.ASYNC.value, "Streams: async or sync."),
     OptionSpec("akto_stream_batch_chars", int, "AKTO_TEXT_THRESHOLD", DEFAULT_BATCH_CHARS, "Stream text checked per batch of N chars."),
     OptionSpec("akto_api_key", str, "AKTO_API_KEY", "", "Sent raw as Authorization to the engine (optional)."),
+    OptionSpec("akto_account_id", str, "AKTO_ACCOUNT_ID", "1000000", "akto_account_id in every envelope."),
+    OptionSpec("akto_vxlan_id", str, "AKTO_VXLAN_ID", "0", "akto_vxlan_id in every envelope."),
 )
 
 
@@ -160,6 +162,8 @@ def resolve(options: Mapping[str, Any], env: Mapping[str, str] | None = None) ->
             akto_api_key=str(raw["akto_api_key"]) or None,
             unreachable_fallback=fail_mode,
             guardrail_timeout=timeout_ms / 1000,
+            akto_account_id=str(raw["akto_account_id"]).strip(),
+            akto_vxlan_id=str(raw["akto_vxlan_id"]).strip(),
         )
     except ValueError as exc:  # pydantic's ValidationError is a ValueError
         raise ConfigError(f"akto egress: {source['akto_url']}: must be an http:// or https:// URL") from None

@@ -18,6 +18,9 @@ from typing import Any
 
 Path = tuple[str | int, ...]
 
+#: What a connector tells the client when it blocks because a ``ModifiedPayload`` cannot be applied.
+MASKING_FAILED_REASON = "Content masked by Akto guardrail policy could not be applied"
+
 
 class MaskingError(ValueError):
     """The engine's modified payload cannot be mapped onto the traffic safely."""

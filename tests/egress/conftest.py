@@ -2,3 +2,4 @@
 
 from harness.fixtures_llm import *  # noqa: F401,F403  (fake_llm: a plain-HTTP server for non-AI traffic)
 from harness.fixtures_mitm import *  # noqa: F401,F403
+from harness.scenarios.pytest_support import scenario_pool  # noqa: F401,E402
