@@ -515,7 +515,8 @@ def _admin_error(exc: Exception) -> JSONResponse:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m harness.tfy_gateway",
-                                     description="TrueFoundry AI gateway simulator on 127.0.0.1.")
+                                     description="TrueFoundry AI gateway simulator (127.0.0.1 unless --host).")
+    parser.add_argument("--host", default="127.0.0.1", help="bind address (0.0.0.0 only inside a container)")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--llm-url", required=True, help="OpenAI-compatible base URL, /v1 included")
     parser.add_argument("--contract", choices=[c.value for c in Contract], default=Contract.CURRENT.value)
@@ -534,7 +535,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     import uvicorn
 
-    uvicorn.run(create_app(TfyGateway(settings, configs)), host="127.0.0.1", port=args.port,
+    uvicorn.run(create_app(TfyGateway(settings, configs)), host=args.host, port=args.port,
                 log_level=args.log_level, access_log=False)
     return 0
 

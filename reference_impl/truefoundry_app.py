@@ -335,9 +335,10 @@ def create_app(settings: TrueFoundrySettings | None = None, **kwargs: Any) -> Tr
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m reference_impl.truefoundry_app",
-        description="Akto's TrueFoundry guardrail endpoint (POST /api/http-proxy/truefoundry) on 127.0.0.1. "
+        description="Akto's TrueFoundry guardrail endpoint (POST /api/http-proxy/truefoundry), 127.0.0.1 unless --host. "
         "Secrets come from the environment: AKTO_API_KEY (engine), AKTO_TFY_JWT_SECRET (callers' HS256 JWTs).",
     )
+    parser.add_argument("--host", default="127.0.0.1", help="bind address (0.0.0.0 only inside a container)")
     parser.add_argument("--port", type=int, default=8091)
     parser.add_argument("--akto-url", help="engine base URL (env AKTO_GUARDRAIL_API_BASE)")
     parser.add_argument("--fail-mode", choices=[m.value for m in FailMode], default=FailMode.FAIL_OPEN.value,
@@ -375,10 +376,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     import uvicorn
 
     auth = "HS256" if settings.jwt_hs256_secret else "RS256" if settings.jwt_rs256_public_key else "off"
-    log.warning("akto truefoundry endpoint on http://127.0.0.1:%d%s -> engine %s (%s, timeout %gs, auth %s)",
-                args.port, TRUEFOUNDRY_PATH, settings.engine.akto_base_url, settings.fail_mode.value,
+    log.warning("akto truefoundry endpoint on http://%s:%d%s -> engine %s (%s, timeout %gs, auth %s)",
+                args.host, args.port, TRUEFOUNDRY_PATH, settings.engine.akto_base_url, settings.fail_mode.value,
                 settings.engine.guardrail_timeout, auth)
-    uvicorn.run(create_app(settings), host="127.0.0.1", port=args.port, log_level=args.log_level,
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=args.log_level,
                 access_log=args.access_log, lifespan="on")
     return 0
 
