@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import argparse
 import json
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
-from typing import Iterator
+from typing import Iterable, Iterator
+
+import httpx
 
 from bench.payloads import ALLOW_PROMPT, BLOCK_PROMPT, REDACT_PROMPT
 from harness.engine import EngineNamespace, EngineProcess
 from loadtests.connectors import CONNECTORS, ConnectorSpec
 from loadtests.gate import Budget
 from loadtests.runner import run_locust
-from loadtests.targets import custom_target, engine_target
+from loadtests.targets import Target, custom_target, engine_target
 from loadtests.users import BodyCheck, Scenario, user_class
 
 #: Markers the timeout suite's fault rules match on (``body_contains``): the prompt picks the engine delay.
@@ -87,7 +90,7 @@ def run_engine_suite(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------------------------ timeout
 
 
-def timeout_scenarios(spec: ConnectorSpec, targets: dict[tuple[str, str], "object"], *, timeout_s: float,
+def timeout_scenarios(spec: ConnectorSpec, targets: dict[tuple[str, str], Target], *, timeout_s: float,
                       delta_ms: int, margin_ms: int) -> tuple[list[Scenario], list[Budget]]:
     """Per fail mode: a delay below the timeout, one above it, and a down engine, each with its budgets.
 
@@ -108,11 +111,43 @@ def timeout_scenarios(spec: ConnectorSpec, targets: dict[tuple[str, str], "objec
         for case, namespace, marker, status, low, high in cases:
             name = f"{spec.name}/{mode}/{case}"
             prompt = f"{marker} {BLOCK_PROMPT}".strip()
-            scenarios.append(Scenario(name, targets[(mode, namespace)], prompt, status))  # type: ignore[arg-type]
+            scenarios.append(Scenario(name, targets[(mode, namespace)], prompt, status))
             budgets.append(Budget(name, 100.0, max_ms=high, outcome=str(status)))
             if low is not None:
                 budgets.append(Budget(name, 0.0, min_ms=low, outcome=str(status)))
     return scenarios, budgets
+
+
+def start_instances(spec: ConnectorSpec, akto_urls: dict[str, str], timeout_s: float,
+                    stack: ExitStack) -> dict[tuple[str, str], Target]:
+    """One connector per (fail mode, engine namespace), started side by side (a LiteLLM proxy takes seconds)."""
+    shared = spec.prepare(stack) if spec.prepare else {}
+    keys = [(mode, ns) for mode in ("fail_closed", "fail_open") for ns in akto_urls]
+    with ThreadPoolExecutor(max_workers=len(keys)) as pool:
+        futures = {key: pool.submit(spec.launch, akto_urls[key[1]], key[0], timeout_s, shared) for key in keys}
+    targets: dict[tuple[str, str], Target] = {}
+    failures: list[BaseException] = []
+    for key, future in futures.items():
+        try:
+            target, stop = future.result()
+        except BaseException as exc:  # every started instance must still be stopped
+            failures.append(exc)
+            continue
+        stack.callback(stop)
+        targets[key] = target
+    if failures:
+        raise failures[0]
+    return targets
+
+
+def warm_up(targets: Iterable[Target], *, timeout_s: float, requests: int = 3) -> None:
+    """A few unmeasured allow requests per instance: hosts such as LiteLLM do lazy work on their first
+    requests (seconds on a busy machine), which is start-up cost, not guardrail latency."""
+    with httpx.Client(timeout=timeout_s, trust_env=False) as client:
+        for target in targets:
+            for _ in range(requests):
+                client.request(target.method, target.url, content=target.body(ALLOW_PROMPT),
+                               headers=dict(target.headers))
 
 
 def run_timeout_suite(args: argparse.Namespace) -> int:
@@ -124,13 +159,14 @@ def run_timeout_suite(args: argparse.Namespace) -> int:
         stack.callback(slow.close)
         down = EngineNamespace.open(url, "loadtest-down")
         stack.callback(down.close)
-        slow.client.add_fault({"type": "fixed_delay", "ms": int(timeout_s * 1000 - delta)},
-                              match={"body_contains": SLOW_BELOW})
-        slow.client.add_fault({"type": "fixed_delay", "ms": int(timeout_s * 1000 + delta)},
-                              match={"body_contains": SLOW_ABOVE})
+        # Only the verdict calls (request guardrails on) are slowed: a connector's ingestion call of the
+        # same conversation is not what the timeout is about.
+        for marker, ms in ((SLOW_BELOW, timeout_s * 1000 - delta), (SLOW_ABOVE, timeout_s * 1000 + delta)):
+            slow.client.add_fault({"type": "fixed_delay", "ms": int(ms)},
+                                  match={"body_contains": marker, "direction": "request"})
         down.client.add_fault("down")
-        targets = {(mode, ns_name): spec.launch(ns.url, mode, timeout_s, stack)
-                   for mode in ("fail_closed", "fail_open") for ns_name, ns in (("slow", slow), ("down", down))}
+        targets = start_instances(spec, {"slow": slow.url, "down": down.url}, timeout_s, stack)
+        warm_up(targets.values(), timeout_s=3 * timeout_s + 5)
         scenarios, budgets = timeout_scenarios(spec, targets, timeout_s=timeout_s, delta_ms=delta, margin_ms=margin)
         if args.users < len(scenarios):
             raise SystemExit(f"--users must be at least {len(scenarios)} (one per scenario) for this suite")
