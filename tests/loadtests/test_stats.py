@@ -53,6 +53,7 @@ def test_timings_summary_merge_and_hdr_fallback() -> None:
     summary = a.summary()
     assert summary.exact is False
     assert summary.max_ms == pytest.approx(20.0, rel=1e-3)
+    assert a.fraction_over_ms(5.0) == pytest.approx(0.4)  # from the histogram: 10 and 20 of 5 samples
     with pytest.raises(ValueError, match="no samples"):
         Timings(name="empty").summary()
 
