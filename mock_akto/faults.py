@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import math
 import random
+import time
 from typing import Annotated, ClassVar, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationInfo, field_validator
@@ -53,6 +54,18 @@ class FaultBase(BaseModel):
         raise NotImplementedError
 
 
+async def sleep_at_least(seconds: float) -> None:
+    """Sleep no less than ``seconds`` of real time.
+
+    uvloop schedules timers against a clock cached at the start of the loop iteration, so a plain
+    ``asyncio.sleep(0.3)`` can return after 299.9 ms; a fault that promises a delay must keep it.
+    """
+    deadline = time.monotonic() + seconds
+    await asyncio.sleep(seconds)
+    while (remaining := deadline - time.monotonic()) > 0:
+        await asyncio.sleep(remaining + 0.0005)
+
+
 async def _break(exchange: Exchange, *, reset: bool, data: bytes = b"") -> None:
     """Write ``data`` (if any) straight to the socket, then RST or FIN, then let uvicorn see it is gone."""
     raw = exchange.raw
@@ -70,7 +83,7 @@ class _Delay(FaultBase):
         raise NotImplementedError
 
     async def apply(self, exchange: Exchange) -> None:
-        await asyncio.sleep(self.sample_ms() / 1000)
+        await sleep_at_least(self.sample_ms() / 1000)
         if self.then is not None:
             await self.then.apply(exchange)
         else:

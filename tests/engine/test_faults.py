@@ -405,3 +405,22 @@ def test_a_rule_only_hits_matching_calls(rules: httpx.Client) -> None:
     assert rules.post("/__rules", json=rule).status_code == 200
     assert rules.post(PROXY_PATH + "?guardrails=true", json={"requestPayload": "x"}).status_code == 200
     assert rules.post(PROXY_PATH + "?response_guardrails=true", json={"requestPayload": "x"}).status_code == 500
+
+
+def test_delays_never_end_early_on_uvloop() -> None:
+    """uvloop's cached clock can fire a 30 ms timer at 29.9 ms; sleep_at_least must not."""
+    import time as _time
+
+    import uvloop
+
+    from mock_akto.faults import sleep_at_least
+
+    async def measure() -> list[float]:
+        elapsed = []
+        for _ in range(20):
+            started = _time.monotonic()
+            await sleep_at_least(0.03)
+            elapsed.append(_time.monotonic() - started)
+        return elapsed
+
+    assert min(uvloop.run(measure())) >= 0.03
