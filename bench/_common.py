@@ -171,8 +171,10 @@ def machine_notes() -> str:
             cpu = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), cpu)
     except OSError:
         pass
+    load = "/".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
     return (
-        f"{_dt.date.today().isoformat()}, {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"{_dt.date.today().isoformat()}, {cpu}, {os.cpu_count()} cores, load average {load} (1/5/15 min: other "
+        f"work on the machine), Python {platform.python_version()}, "
         f"{platform.system()} {platform.release()}, taskset {'yes' if shutil.which('taskset') else 'no'}, "
         f"argv: {' '.join(sys.argv)}"
     )
