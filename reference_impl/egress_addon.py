@@ -69,6 +69,8 @@ class AktoGuardrails:
     # --- lifecycle ---------------------------------------------------------------------------------
 
     def load(self, loader: Any) -> None:
+        # httpx logs every engine call at INFO; mitmdump would print two lines per flow.
+        logging.getLogger("httpx").setLevel(logging.WARNING)
         for spec in OPTIONS:
             loader.add_option(spec.name, Optional[spec.type], None, f"{spec.help} Env: {spec.env}.")
 
