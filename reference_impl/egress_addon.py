@@ -82,7 +82,10 @@ class AktoGuardrails:
         except ConfigError as exc:
             raise exceptions.OptionsError(str(exc)) from None
         if settings.stream_mode is StreamMode.SYNC:
-            _install_stream_gate()
+            try:
+                _install_stream_gate()
+            except AttributeError as exc:  # another mitmproxy version: refuse rather than stream unchecked
+                raise exceptions.OptionsError(f"akto egress: sync stream mode needs mitmproxy 11's stream layer: {exc}") from None
         old, self.engine, self.settings = self.engine, EngineClient(settings.engine), settings
         if old is not None:
             self._retire(old)
