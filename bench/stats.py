@@ -77,14 +77,17 @@ class Timings:
 
     ``record_ns`` takes a duration in nanoseconds (from ``time.perf_counter_ns``); ``record_ms`` takes one
     in milliseconds (for tools that report floats). Errors are counted separately, never as timings.
+    Recording is a list append (the histogram is filled lazily, when read): the load generator measuring
+    the server must not spend its own time on bookkeeping.
     """
 
     name: str = ""
     keep_exact: int = 2_000_000
-    histogram: HdrHistogram = field(default_factory=new_histogram)
     samples_us: list[float] = field(default_factory=list)
     errors: int = 0
     wall_s: float = 0.0
+    _histogram: HdrHistogram = field(default_factory=new_histogram, repr=False)
+    _flushed: int = 0  # samples_us[:_flushed] are already in _histogram
     _dropped_exact: int = 0
 
     def record_ns(self, duration_ns: int) -> None:
@@ -97,15 +100,23 @@ class Timings:
         self.errors += 1
 
     def _record_us(self, us: float) -> None:
-        self.histogram.record_value(min(max(int(round(us)), HDR_LOWEST_US), HDR_HIGHEST_US))
         if len(self.samples_us) < self.keep_exact:
             self.samples_us.append(us)
         else:
+            self._histogram.record_value(_clamp(us))
             self._dropped_exact += 1
 
     @property
+    def histogram(self) -> HdrHistogram:
+        """Every sample in an HDR histogram (microseconds)."""
+        for us in self.samples_us[self._flushed:]:
+            self._histogram.record_value(_clamp(us))
+        self._flushed = len(self.samples_us)
+        return self._histogram
+
+    @property
     def count(self) -> int:
-        return self.histogram.get_total_count()
+        return len(self.samples_us) + self._dropped_exact
 
     @property
     def all_exact(self) -> bool:
@@ -114,9 +125,10 @@ class Timings:
 
     def merge(self, other: "Timings") -> None:
         """Add another variant round's samples (used by the interleaved runner)."""
-        self.histogram.add(other.histogram)
+        self.histogram.add(other.histogram)  # both flushed: every sample of both is in self._histogram now
         room = max(0, self.keep_exact - len(self.samples_us))
         self.samples_us.extend(other.samples_us[:room])
+        self._flushed = len(self.samples_us)
         self._dropped_exact += other._dropped_exact + max(0, len(other.samples_us) - room)
         self.errors += other.errors
         self.wall_s += other.wall_s
@@ -163,6 +175,10 @@ class Timings:
             count=self.count, percentiles_ms=values, min_ms=low, max_ms=high, mean_ms=mean,
             errors=self.errors, wall_s=self.wall_s or None, exact=self.all_exact,
         )
+
+
+def _clamp(us: float) -> int:
+    return min(max(int(round(us)), HDR_LOWEST_US), HDR_HIGHEST_US)
 
 
 class Stopwatch:

@@ -47,11 +47,13 @@ class RawTimings:
         self.outcomes[(name, outcome)] += 1
         if exception is not None:
             self.failures[name] += 1
-        for timings in (
-            self.total,
-            self.by_name.setdefault(name, Timings(name=name)),
-            self.by_outcome.setdefault((name, outcome), Timings(name=f"{name} [{outcome}]")),
-        ):
+        by_name = self.by_name.get(name)
+        if by_name is None:  # not setdefault: a Timings allocates a histogram, only make one per key
+            by_name = self.by_name[name] = Timings(name=name)
+        by_outcome = self.by_outcome.get((name, outcome))
+        if by_outcome is None:
+            by_outcome = self.by_outcome[(name, outcome)] = Timings(name=f"{name} [{outcome}]")
+        for timings in (self.total, by_name, by_outcome):
             timings.record_ms(response_time)
 
     def timings(self, name: str = ALL, outcome: str | None = None) -> Timings:
