@@ -122,8 +122,9 @@ class MitmDump:
         assert last_error is not None
         raise last_error
 
-    def stop(self) -> int | None:
-        code = self.process.stop() if self.process is not None else None
+    def stop(self, grace: float = 1.0) -> int | None:
+        """SIGTERM, then SIGKILL after ``grace`` s: mitmdump takes ~2 s to wind down and keeps no state to save."""
+        code = self.process.stop(grace) if self.process is not None else None
         if self._tempdir is not None:
             self._tempdir.cleanup()
             self._tempdir = None

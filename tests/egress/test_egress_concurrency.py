@@ -10,7 +10,7 @@ import pytest
 from egress_helpers import OPENAI_CHAT, chat
 from harness.process import wait_until
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.slow]
 
 ENGINE_DELAY_MS = 2500
 

@@ -100,6 +100,7 @@ def test_sync_mode_delivers_a_clean_stream_whole(egress_proxy, egress_llm, egres
     assert all(len(text) >= 40 for text in checked[:-1]), "batches of at least batch_chars, the rest at the end"
 
 
+@pytest.mark.slow
 def test_sync_mode_holds_text_until_the_verdict(egress_proxy, egress_llm, egress_akto, monkeypatch):
     egress_akto.client.add_fault({"type": "fixed_delay", "ms": 700}, match={"direction": "response"})
     egress_llm.set_script(reply=long_reply("x", words=5), stream_chunk_chars=10)
