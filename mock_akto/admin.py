@@ -63,7 +63,9 @@ class NamespaceInfo(BaseModel):
     policies: int
     rules: int
     journal_entries: int
+    journal_bytes: int = Field(description="payload characters the journal holds (bounded by its cap)")
     ingest_records: int
+    ingest_bytes: int = Field(description="payload characters the ingest records hold (bounded by their cap)")
     ports: list[int]
     api_keys: int
     down: bool
@@ -71,6 +73,24 @@ class NamespaceInfo(BaseModel):
 
 class Count(BaseModel):
     count: int
+
+
+class ErrorDetail(BaseModel):
+    """A refused admin call: ``detail`` says why (422 bodies list each field instead)."""
+
+    detail: str
+
+
+def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for the refusals a route documents (the spec lists every status it answers)."""
+    return {status: {"model": ErrorDetail, "description": _ERROR_MEANINGS[status]} for status in statuses}
+
+
+_ERROR_MEANINGS = {
+    400: "the body is not JSON, or the namespace named by the call is invalid",
+    404: "no such policy, preset, fault rule, listener or namespace",
+    409: "a fault rule with this id exists already, or the port cannot be listened on",
+}
 
 
 class WaitResult(BaseModel):
@@ -103,6 +123,11 @@ def _policy_set(policies: list[Policy]) -> PolicySet:
         raise RequestValidationError([dict(error, loc=("body", *error["loc"])) for error in errors]) from None
 
 
+def _invalid_field(field: str, value: Any, message: str) -> RequestValidationError:
+    """A 422 naming a body field, shaped like every other validation error of the admin API."""
+    return RequestValidationError([{"type": "value_error", "loc": ("body", field), "msg": message, "input": value}])
+
+
 def build_admin(engine: "Engine") -> FastAPI:
     """The admin app bound to one engine."""
     registry = engine.registry
@@ -113,6 +138,7 @@ def build_admin(engine: "Engine") -> FastAPI:
         openapi_url="/__admin/openapi.json",
         docs_url="/__admin/docs",
         redoc_url=None,
+        responses=_errors(400),
     )
     router = APIRouter(prefix="/__admin")
 
@@ -179,7 +205,7 @@ def build_admin(engine: "Engine") -> FastAPI:
         ns.policies = _policy_set(current_policies)
         return policy
 
-    @router.delete("/policies/{name}", status_code=status.HTTP_204_NO_CONTENT)
+    @router.delete("/policies/{name}", status_code=status.HTTP_204_NO_CONTENT, responses=_errors(404))
     async def delete_policy(ns: NS, name: str) -> None:
         kept = [p for p in ns.policies.policies if p.name != name]
         if len(kept) == len(ns.policies.policies):
@@ -190,7 +216,7 @@ def build_admin(engine: "Engine") -> FastAPI:
     async def list_presets() -> list[str]:
         return available_presets()
 
-    @router.post("/policies/presets/{name}", response_model=list[Policy])
+    @router.post("/policies/presets/{name}", response_model=list[Policy], responses=_errors(404))
     async def use_preset(ns: NS, name: str) -> list[Policy]:
         """Replace the namespace's policies with a bundled preset (mock_akto/presets/<name>.yaml)."""
         try:
@@ -205,14 +231,15 @@ def build_admin(engine: "Engine") -> FastAPI:
     async def list_rules(ns: NS, scope: RuleScope = "namespace") -> list[FaultRule]:
         return engine.rule_book(book_owner(ns, scope)).list()
 
-    @router.post("/faults/rules", response_model=FaultRule, status_code=status.HTTP_201_CREATED)
+    @router.post("/faults/rules", response_model=FaultRule, status_code=status.HTTP_201_CREATED,
+                 responses=_errors(409))
     async def add_rule(ns: NS, rule: FaultRule, scope: RuleScope = "namespace") -> FaultRule:
         try:
             return await engine.add_rule(book_owner(ns, scope), rule)
         except ValueError as exc:
             raise HTTPException(409, str(exc)) from None
 
-    @router.delete("/faults/rules/{rule_id}", status_code=status.HTTP_204_NO_CONTENT)
+    @router.delete("/faults/rules/{rule_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_errors(404))
     async def delete_rule(ns: NS, rule_id: str, scope: RuleScope = "namespace") -> None:
         if not await engine.remove_rule(book_owner(ns, scope), rule_id):
             raise HTTPException(404, f"no fault rule {rule_id!r}")
@@ -278,19 +305,20 @@ def build_admin(engine: "Engine") -> FastAPI:
     async def list_listeners() -> list[ListenerInfo]:
         return [ListenerInfo.of(listener) for listener in engine.listeners.list()]
 
-    @router.post("/listeners", response_model=ListenerInfo, status_code=status.HTTP_201_CREATED)
+    @router.post("/listeners", response_model=ListenerInfo, status_code=status.HTTP_201_CREATED,
+                 responses=_errors(409))
     async def open_listener(ns: NS, request: ListenerRequest | None = None) -> ListenerInfo:
         """A loopback port bound to a namespace (connectors pointed at it land there, ``down`` closes it)."""
         request = request or ListenerRequest()
         try:
             listener = await engine.listeners.open(request.namespace or ns.name, request.port)
         except NamespaceError as exc:
-            raise HTTPException(422, str(exc)) from None
+            raise _invalid_field("namespace", request.namespace, str(exc)) from None
         except ListenerError as exc:
             raise HTTPException(409, str(exc)) from None
         return ListenerInfo.of(listener)
 
-    @router.delete("/listeners/{port}", status_code=status.HTTP_204_NO_CONTENT)
+    @router.delete("/listeners/{port}", status_code=status.HTTP_204_NO_CONTENT, responses=_errors(404))
     async def close_listener(port: int) -> None:
         if not await engine.listeners.close(port):
             raise HTTPException(404, f"no listener on port {port}")
@@ -302,7 +330,8 @@ def build_admin(engine: "Engine") -> FastAPI:
         return [
             NamespaceInfo(
                 name=n.name, policies=len(n.policies.policies), rules=len(n.rules), journal_entries=len(n.journal),
-                ingest_records=len(n.ingest), ports=registry.ports_of(n.name),
+                journal_bytes=n.journal.payload_bytes, ingest_records=len(n.ingest),
+                ingest_bytes=n.ingest.payload_bytes, ports=registry.ports_of(n.name),
                 api_keys=registry.api_key_count(n.name), down=registry.is_down(n),
             )
             for n in registry.all()
@@ -314,9 +343,9 @@ def build_admin(engine: "Engine") -> FastAPI:
         try:
             registry.register_api_key(request.api_key, request.namespace or ns.name)
         except NamespaceError as exc:
-            raise HTTPException(422, str(exc)) from None
+            raise _invalid_field("namespace", request.namespace, str(exc)) from None
 
-    @router.delete("/namespaces/{name}", status_code=status.HTTP_204_NO_CONTENT)
+    @router.delete("/namespaces/{name}", status_code=status.HTTP_204_NO_CONTENT, responses=_errors(404))
     async def delete_namespace(name: str) -> None:
         """Close its listeners and forget it (``default`` is reset instead)."""
         if not await engine.remove_namespace(name):

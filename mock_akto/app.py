@@ -151,8 +151,9 @@ class EngineApp:
         server = scope.get("server")
         try:
             ns = self.registry.resolve(server[1] if server else None, prefix, call.namespace, call.authorization)
-        except NamespaceError as exc:
-            await _json(send, 400, {"success": False, "message": str(exc)})
+        except NamespaceError as exc:  # each API's own error shape: FastAPI's for /__admin, Akto's elsewhere
+            detail = {"detail": str(exc)} if path.startswith(ADMIN_PREFIX) else {"success": False, "message": str(exc)}
+            await _json(send, 400, detail)
             return
         if self.contract.handles(path):
             await self.contract(scope, receive, send, ns, path, call)
