@@ -25,6 +25,8 @@ from harness.process import LOOPBACK, ManagedProcess, StartupError, free_port, h
 REPO_ROOT = Path(__file__).resolve().parent.parent
 #: LiteLLM starts in ~6 s on an idle machine; parallel test workers on 2 cores can triple that.
 STARTUP_TIMEOUT_S = 90.0
+#: What LiteLLM 1.106.2 logs when it drops a guardrail entry it could not load and serves without it.
+SKIPPED_GUARDRAIL = "Skipping guardrail"
 
 
 def litellm_executable() -> str:
@@ -72,8 +74,10 @@ class LiteLLMProxy:
         name: str = "litellm",
         startup_timeout: float = STARTUP_TIMEOUT_S,
         log_dir: str | os.PathLike[str] | None = None,
+        require_all_guardrails: bool = True,
     ) -> None:
         self.config = config
+        self.require_all_guardrails = require_all_guardrails
         self.extra_env = dict(env or {})
         self.name = name
         self.startup_timeout = startup_timeout
@@ -122,6 +126,7 @@ class LiteLLMProxy:
             )
             try:
                 self.process.start()
+                self._check_guardrails_loaded()
                 return self
             except StartupError as exc:
                 last_error = exc
@@ -130,6 +135,17 @@ class LiteLLMProxy:
         self.stop()
         assert last_error is not None
         raise last_error
+
+    def _check_guardrails_loaded(self) -> None:
+        """Refuse a proxy that dropped a guardrail entry: it would serve unguarded traffic and every
+        scenario would be testing the wrong thing. (``require_all_guardrails=False`` to allow it.)"""
+        if not self.require_all_guardrails or self.process is None:
+            return
+        log = self.process.log_path.read_text(errors="replace")
+        if SKIPPED_GUARDRAIL in log:
+            lines = [line for line in log.splitlines() if SKIPPED_GUARDRAIL in line]
+            self.process.stop()
+            raise StartupError(f"{self.name} started without a guardrail entry:\n" + "\n".join(lines))
 
     def stop(self) -> None:
         if self.process is not None:

@@ -16,6 +16,7 @@ code is imported: see docs/litellm.md.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
@@ -32,12 +33,13 @@ class GuardrailStartupError(RuntimeError):
 
 
 def config_file_path() -> str | None:
-    """The config file the running proxy loaded (None outside the proxy, e.g. in unit tests)."""
-    try:
-        from litellm.proxy import proxy_server
-    except ImportError:
-        return None
-    return getattr(proxy_server, "user_config_file_path", None)
+    """The config file the running proxy loaded (None outside the proxy, e.g. in unit tests).
+
+    Looked up in ``sys.modules`` rather than imported: importing LiteLLM's proxy server takes seconds, and
+    when it is not loaded we are not running inside the proxy anyway.
+    """
+    proxy_server = sys.modules.get("litellm.proxy.proxy_server")
+    return getattr(proxy_server, "user_config_file_path", None) if proxy_server is not None else None
 
 
 def entries_naming(config: Mapping[str, Any], class_name: str) -> Iterator[tuple[str, dict[str, Any]]]:

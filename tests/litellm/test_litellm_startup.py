@@ -57,10 +57,15 @@ def test_bad_configs_stop_the_proxy_naming_each_parameter(monkeypatch: pytest.Mo
     assert SECRET not in proxy.process.log_path.read_text(errors="replace")  # type: ignore[union-attr]
 
 
-def test_a_valid_config_starts(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The control: the same proxy with only valid entries serves (so the test above is not vacuous)."""
+
+def test_a_dropped_guardrail_is_refused_by_the_harness(monkeypatch: pytest.MonkeyPatch) -> None:
+    """LiteLLM's built-in ``akto`` guardrail raises ValueError on a missing URL, and LiteLLM then serves
+    without it; the harness's proxy wrapper notices and refuses to hand out such a proxy."""
+    monkeypatch.delenv("AKTO_GUARDRAIL_API_BASE", raising=False)
     config = base_config([model_entry("gpt-4o-mini", "http://127.0.0.1:9")],
-                         [entry("akto-validate"), entry("akto-ingest", mode="post_call")])
-    with LiteLLMProxy(config, startup_timeout=120) as proxy:
-        assert proxy.process is not None and proxy.process.running
-        assert "Skipping guardrail" not in proxy.log_tail(200)
+                         [{"guardrail_name": "akto-validate", "litellm_params": {
+                             "guardrail": "akto", "mode": "pre_call", "akto_api_key": SECRET, "default_on": True}}])
+    proxy = LiteLLMProxy(config, startup_timeout=120)
+    with pytest.raises(StartupError, match="started without a guardrail entry"):
+        proxy.start()
+    assert not proxy.process.running  # type: ignore[union-attr]

@@ -9,6 +9,7 @@ import secrets
 from typing import Any
 
 from harness.litellm_proxy import LiteLLMProxy, base_config, model_entry
+from harness.process import StartupError
 from harness.scenarios.connectors.base import (
     DEFAULT_TIMEOUT_S,
     ClientResponse,
@@ -68,6 +69,13 @@ class LiteLLMInstance(ConnectorInstance):
             headers=self.proxy.auth_headers,
         )
 
+    def warm_up(self) -> None:
+        """One throw-away request: LiteLLM sets up its router and clients lazily, so the first request of a
+        fresh proxy takes a second or more, which would be charged to the first scenario's latency."""
+        response = self.send(Traffic(prompt="warm-up request"))
+        if response.status == 0:
+            raise StartupError(f"{self.proxy.name}: the warm-up request failed: {response.error}\n{self.log_tail()}")
+
     def stop(self) -> None:
         self.proxy.stop()
 
@@ -89,7 +97,9 @@ class LiteLLMAdapter(ConnectorAdapter):
             env={"AKTO_API_KEY": "akto-test-" + secrets.token_urlsafe(16)},
             name=f"litellm-{self.name}",
         ).start()
-        return LiteLLMInstance(proxy, engine, float(config.timeout_s or DEFAULT_TIMEOUT_S))
+        instance = LiteLLMInstance(proxy, engine, float(config.timeout_s or DEFAULT_TIMEOUT_S))
+        instance.warm_up()
+        return instance
 
 
 class LiteLLMBuiltinAdapter(LiteLLMAdapter):
