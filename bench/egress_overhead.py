@@ -9,7 +9,8 @@ Variants, one request at a time, in rotating rounds (bench._common.interleave):
 * ``mitmdump+addon``: the same, with reference_impl/egress_addon.py loaded before the router (request and
   response phase checks against the fake engine, which answers at once);
 * ``engine x2``: the two engine calls the addon makes (its exact request-phase and response-phase
-  envelopes) posted straight to the engine, one after the other: the engine round trip.
+  envelopes), made from this process one after the other with the addon's own engine client
+  (``reference_impl.core.EngineClient``, httpx async): the engine round trip as the addon pays it.
 
 Target: p50(mitmdump+addon) - p50(mitmdump) - p50(engine x2) <= 2 ms, i.e. the addon's own work (hooks,
 envelope building, verdict reading, its HTTP client) costs at most 2 ms at p50. ``--https`` sends the
@@ -22,6 +23,7 @@ keep-alive; its own cost is the same in every variant and cancels out of the dif
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
 import time
@@ -29,13 +31,15 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import httpx
+import psutil
 
 from bench._common import Check, Timings, Variant, console, interleave, machine_notes, print_checks, print_comparison
 from bench.payloads import ALLOW_PROMPT
 from bench.servers import LOADGEN_CPU, SERVER_CPU, engine_process, pin_process, pin_self, server_pid
 from harness.fake_llm import FakeLLMServer
 from harness.mitm import EGRESS_ADDON, ROUTE_ADDON, MitmDump
-from mock_akto.wire import HTTP_PROXY_PATH
+from mock_akto.wire import Envelope
+from reference_impl.core import EngineClient, EngineSettings
 from reference_impl.egress_payload import build_envelope, request_payload
 
 TARGET_ADDED_P50_MS = 2.0
@@ -57,6 +61,11 @@ def _timed(call: Callable[[], None], requests: int, name: str) -> Timings:
     return timings
 
 
+def _cpu_seconds(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return times.user + times.system
+
+
 def _post_ok(client: httpx.Client, url: str, **kwargs: object) -> Callable[[], None]:
     def call() -> None:
         response = client.post(url, **kwargs)  # type: ignore[arg-type]
@@ -65,7 +74,7 @@ def _post_ok(client: httpx.Client, url: str, **kwargs: object) -> Callable[[], N
     return call
 
 
-def _engine_envelopes(chat: dict, answer: httpx.Response) -> tuple[bytes, bytes]:
+def _engine_envelopes(chat: dict, answer: httpx.Response) -> tuple[Envelope, Envelope]:
     """The request- and response-phase envelopes the addon sends for this exchange (app name unset)."""
     sent = request_payload(chat)
     headers = {"content-type": "application/json", "host": "api.openai.com"}
@@ -74,7 +83,33 @@ def _engine_envelopes(chat: dict, answer: httpx.Response) -> tuple[bytes, bytes]
     response_phase = build_envelope(path=CHAT_PATH, method="POST", request_headers=headers, app_name="",
                                     request_payload_text=sent, response_payload_text=answer.text,
                                     response_headers=dict(answer.headers), status_code=answer.status_code)
-    return request_phase.model_dump_json().encode(), response_phase.model_dump_json().encode()
+    return request_phase, response_phase
+
+
+def _engine_rounds(engine_url: str, request_phase: Envelope, response_phase: Envelope) -> tuple[Callable[[int], Timings], Callable[[], None]]:
+    """``run(n)``: n request+response check pairs through the addon's engine client, on one event loop."""
+    loop = asyncio.new_event_loop()
+    client = EngineClient(EngineSettings(akto_base_url=engine_url))
+
+    async def pairs(requests: int) -> Timings:
+        timings = Timings(name="engine x2")
+        began = time.perf_counter()
+        for _ in range(requests):
+            start = time.perf_counter_ns()
+            first = await client.check(request_phase, direction="request", ingest=True)
+            second = await client.check(response_phase, direction="response", ingest=True)
+            if first.allowed and second.allowed:
+                timings.record_ns(time.perf_counter_ns() - start)
+            else:
+                timings.record_error()
+        timings.wall_s = time.perf_counter() - began
+        return timings
+
+    def close() -> None:
+        loop.run_until_complete(client.aclose())
+        loop.close()
+
+    return (lambda requests: loop.run_until_complete(pairs(requests))), close
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -104,35 +139,42 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "direct": httpx.Client(trust_env=False, timeout=10),
                 "mitmdump": httpx.Client(proxy=bare.proxy_url, verify=str(bare.ca_cert), trust_env=False, timeout=10),
                 "mitmdump+addon": httpx.Client(proxy=guarded.proxy_url, verify=str(guarded.ca_cert), trust_env=False, timeout=10),
-                "engine x2": httpx.Client(base_url=engine.url, trust_env=False, timeout=10),
             }
+            close_engine = None
+            cpu_s: dict[str, float] = {}
+            served: dict[str, int] = {}
             try:
                 answer = clients["direct"].post(f"{llm.url}{CHAT_PATH}", json=chat)
                 request_phase, response_phase = _engine_envelopes(chat, answer)
                 guarded_answer = clients["mitmdump+addon"].post(provider_url, json=chat)
                 if guarded_answer.status_code != 200 or guarded_answer.json() is None:
                     sys.exit(f"the addon did not pass the benchmark prompt: {guarded_answer.status_code} {guarded_answer.text[:300]}")
-                json_headers = {"content-type": "application/json"}
-                query = {"guardrails": "true", "ingest_data": "true"}
-                response_query = {"response_guardrails": "true", "ingest_data": "true"}
-
-                def engine_pair() -> None:
-                    for body, params in ((request_phase, query), (response_phase, response_query)):
-                        reply = clients["engine x2"].post(HTTP_PROXY_PATH, content=body, params=params,
-                                                          headers=json_headers)
-                        assert reply.status_code == 200 and reply.json()["data"]["guardrailsResult"]["Allowed"] is True
-
+                engine_pairs, close_engine = _engine_rounds(engine.url, request_phase, response_phase)
                 calls = {
                     "direct": _post_ok(clients["direct"], f"{llm.url}{CHAT_PATH}", json=chat),
                     "mitmdump": _post_ok(clients["mitmdump"], provider_url, json=chat),
                     "mitmdump+addon": _post_ok(clients["mitmdump+addon"], provider_url, json=chat),
-                    "engine x2": engine_pair,
                 }
-                results = interleave([Variant(name, lambda n=name: _timed(calls[n], args.requests, n)) for name in calls],
-                                     rounds=args.rounds)
+                processes = {"mitmdump": psutil.Process(bare.process.proc.pid),  # type: ignore[union-attr]
+                             "mitmdump+addon": psutil.Process(guarded.process.proc.pid)}  # type: ignore[union-attr]
+
+                def measured(name: str) -> Timings:
+                    process = processes.get(name)
+                    before = _cpu_seconds(process) if process else 0.0
+                    timings = _timed(calls[name], args.requests, name)
+                    if process:
+                        cpu_s[name] = cpu_s.get(name, 0.0) + _cpu_seconds(process) - before
+                        served[name] = served.get(name, 0) + args.requests
+                    return timings
+
+                variants = [Variant(name, lambda n=name: measured(n)) for name in calls]
+                variants.append(Variant("engine x2", lambda: engine_pairs(args.requests)))
+                results = interleave(variants, rounds=args.rounds)
             finally:
                 for client in clients.values():
                     client.close()
+                if close_engine is not None:
+                    close_engine()
 
     rows = print_comparison(results, baseline="direct", title=f"one request at a time, {args.rounds} x {args.requests} "
                             f"requests per variant ({scheme} client)", percentiles=(50.0, 90.0, 99.0))
@@ -142,13 +184,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     console.print(f"mitmdump adds {p50['mitmdump'] - p50['direct']:.2f} ms at p50 over direct; the addon adds "
                   f"{p50['mitmdump+addon'] - p50['mitmdump']:.2f} ms over mitmdump, of which the two engine calls "
                   f"take {p50['engine x2']:.2f} ms")
+    # CPU time of the mitmdump process per request (warm-up rounds included on both sides): robust to the
+    # scheduling noise of a shared machine, which wall-clock percentiles are not.
+    cpu_ms = {name: cpu_s[name] * 1000 / served[name] for name in cpu_s}
+    console.print(f"mitmdump CPU per request: {cpu_ms['mitmdump']:.2f} ms alone, {cpu_ms['mitmdump+addon']:.2f} ms with "
+                  f"the addon (+{cpu_ms['mitmdump+addon'] - cpu_ms['mitmdump']:.2f} ms: hooks, envelopes, verdicts, its "
+                  f"HTTP client)")
     ok = print_checks([
         Check("addon's own cost at p50 (addon - mitmdump - engine x2)", f"{added:.2f} ms", f"<= {TARGET_ADDED_P50_MS:g} ms",
               added <= TARGET_ADDED_P50_MS),
         Check("no errors", f"{errors} errors", "0", errors == 0),
     ])
     if args.json:
-        args.json.write_text(json.dumps({"notes": machine_notes(), "rows": rows, "addon_own_p50_ms": added}, indent=2, default=str))
+        args.json.write_text(json.dumps({"notes": machine_notes(), "rows": rows, "addon_own_p50_ms": added,
+                                         "mitmdump_cpu_ms_per_request": cpu_ms}, indent=2, default=str))
     return 0 if ok or not args.strict else 1
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 from mock_akto.wire import Envelope
 
@@ -87,11 +87,11 @@ def build_envelope(
     *,
     path: str,
     method: str,
-    request_headers: Mapping[str, str],
+    request_headers: Mapping[str, str] | Iterable[tuple[str, str]],
     app_name: str,
     request_payload_text: str,
     response_payload_text: str = "",
-    response_headers: Mapping[str, str] | None = None,
+    response_headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
     status_code: int = 200,
     client_ip: str = "",
     dest_ip: str = "",
