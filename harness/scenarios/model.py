@@ -63,6 +63,9 @@ class ConnectorConfig(Strict):
     timeout_s: int | None = Field(None, gt=0, le=60)
     account_id: str | None = None
     vxlan_id: str | None = None
+    #: Egress addon only: how streamed answers are checked (``async``: in the background; ``sync``: each batch
+    #: held until its verdict). None: the connector's default.
+    stream_mode: Literal["async", "sync"] | None = None
 
 
 class Traffic(Strict):

@@ -50,6 +50,8 @@ def addon_env(config: ConnectorConfig, engine_url: str) -> dict[str, str]:
         env["AKTO_ACCOUNT_ID"] = config.account_id
     if config.vxlan_id is not None:
         env["AKTO_VXLAN_ID"] = config.vxlan_id
+    if config.stream_mode is not None:
+        env["AKTO_GUARDRAILS_MODE"] = config.stream_mode
     return env
 
 
