@@ -29,7 +29,8 @@ with ``core.masking`` or the request is blocked; ingestion is fire-and-forget an
 from __future__ import annotations
 
 import logging
-from typing import Any, AsyncIterator, Mapping
+from typing import Any, AsyncIterator, Mapping, NoReturn
+from urllib.parse import urlsplit
 
 from fastapi import HTTPException
 from litellm.integrations.custom_guardrail import CustomGuardrail
@@ -68,6 +69,12 @@ def load_settings(params: Mapping[str, Any]) -> EngineSettings:
     return settings
 
 
+def plain_http_off_host(url: str) -> bool:
+    """True for ``http://`` to anything but loopback (where a sidecar engine on plain HTTP is normal)."""
+    host = urlsplit(url).hostname or ""
+    return url.startswith("http://") and host not in ("localhost", "127.0.0.1", "::1")
+
+
 class AktoGuardrail(CustomGuardrail):
     """One config entry: ``mode: pre_call`` validates (and may block or mask), ``mode: post_call`` ingests."""
 
@@ -90,6 +97,9 @@ class AktoGuardrail(CustomGuardrail):
             self.guardrail_name, self.event_hook, self.settings.akto_base_url,
             self.settings.unreachable_fallback.value, self.settings.guardrail_timeout,
         )
+        if plain_http_off_host(self.settings.akto_base_url):
+            log.warning("akto: %s is plain HTTP to another host: the API key and the traffic travel unencrypted",
+                        self.settings.akto_base_url)
 
     async def aclose(self) -> None:
         """Drain background ingestion (bounded) and close the connection pool."""
@@ -118,7 +128,7 @@ class AktoGuardrail(CustomGuardrail):
             return self._masked(data, envelope, verdict)
         return data
 
-    def _block(self, data: Mapping[str, Any], reason: str) -> None:
+    def _block(self, data: Mapping[str, Any], reason: str) -> NoReturn:
         """Record the blocked request in the background, then answer 403 with the reason."""
         self.engine.ingest_in_background(blocked_envelope(data, reason, self.settings), "blocked-ingest")
         raise HTTPException(status_code=403, detail=reason)

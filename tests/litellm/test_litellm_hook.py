@@ -18,7 +18,7 @@ import pytest
 from harness.engine import EngineNamespace
 from reference_impl.core import FailMode
 from reference_impl.litellm_envelope import blocked_envelope, request_envelope
-from reference_impl.litellm_guardrail import AktoGuardrail
+from reference_impl.litellm_guardrail import AktoGuardrail, plain_http_off_host
 from reference_impl.litellm_startup import GuardrailStartupError
 
 pytestmark = pytest.mark.litellm
@@ -82,6 +82,12 @@ def test_bad_config_raises_an_error_litellm_does_not_swallow(params: dict[str, A
     with pytest.raises(GuardrailStartupError, match=named) as caught:
         AktoGuardrail(guardrail_name="akto-validate", event_hook="pre_call", **(base | params))
     assert not isinstance(caught.value, (ValueError, TypeError))
+
+
+def test_plain_http_is_flagged_only_off_host() -> None:
+    assert plain_http_off_host("http://akto.example.com:9090")
+    assert not plain_http_off_host("http://127.0.0.1:9090")
+    assert not plain_http_off_host("https://akto.example.com")
 
 
 def test_envelope_strips_credentials_and_double_encodes(akto: EngineNamespace) -> None:
