@@ -27,13 +27,13 @@ def send_openai_chat(
     traffic: Traffic,
     *,
     default_model: str,
-    headers: Mapping[str, str] = {},
+    headers: Mapping[str, str] | None = None,
     verify: bool | str = True,
     proxy: str | None = None,
 ) -> ClientResponse:
     """POST an OpenAI chat completion to ``url``; streams are read to the end (``stream_text`` assembled)."""
     body = openai_chat_body(traffic, default_model)
-    all_headers = {"content-type": "application/json", **headers, **traffic.headers}
+    all_headers = {"content-type": "application/json", **(headers or {}), **traffic.headers}
     started = time.perf_counter()
     try:
         with httpx.Client(timeout=CLIENT_TIMEOUT_S, verify=verify, proxy=proxy, trust_env=False) as client:
