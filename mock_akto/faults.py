@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import math
 import random
+import re
 import time
 from typing import Annotated, ClassVar, Literal, Union
 
@@ -43,6 +44,16 @@ HTML_ERROR_PAGE = (
 )
 
 _shared_rng = random.Random()
+
+#: What HTTP allows in a header name (a token) and value (latin-1 text without control characters but tab):
+#: a ``status`` fault's headers are checked when the rule is added, not when a call would fail on them.
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_HEADER_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
+
+
+def _check_header_value(what: str, value: str) -> None:
+    if not _HEADER_VALUE.fullmatch(value):
+        raise ValueError(f"{what} must be latin-1 text without control characters (no CR, LF or NUL)")
 
 
 class FaultBase(BaseModel):
@@ -247,7 +258,17 @@ class Status(FaultBase):
         clash = sorted(name for name in headers if name.lower() in cls.FRAMING)
         if clash:
             raise ValueError(f"headers must not set {', '.join(clash)} (use content_type; the length is computed)")
+        for name, value in headers.items():
+            if not _HEADER_NAME.fullmatch(name):
+                raise ValueError(f"header name {name!r} is not an HTTP token (letters, digits, !#$%&'*+-.^_`|~)")
+            _check_header_value(f"header {name!r}", value)
         return headers
+
+    @field_validator("content_type")
+    @classmethod
+    def _sendable_content_type(cls, content_type: str) -> str:
+        _check_header_value("content_type", content_type)
+        return content_type
 
     async def apply(self, exchange: Exchange) -> None:
         exchange.answer = Answer(status=self.status, body=self.body.encode(), content_type=self.content_type,
