@@ -124,10 +124,11 @@ def fail_open_verdict(error: str, *, legacy: bool = False) -> dict[str, Any]:
 
 
 def flag_on(value: Any) -> bool:
-    """Akto's flag rule: only the string ``true`` (any case) turns a flag on; JSON ``true`` counts too."""
+    """Akto's flag rule: only the string ``true`` (any case, nothing around it: `` true`` is off, as for
+    Java's ``Boolean.parseBoolean``) turns a flag on; JSON ``true`` counts too."""
     if value is True:
         return True
-    return isinstance(value, str) and value.strip().lower() == "true"
+    return isinstance(value, str) and value.lower() == "true"
 
 
 class Flags(BaseModel):
