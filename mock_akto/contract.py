@@ -260,6 +260,8 @@ class ContractRoutes:
             return False
         if authorization == self._token or authorization == self._bearer:
             return True
+        if authorization[:7].lower() == "bearer " and authorization[7:].strip() == self._token:
+            return True  # the scheme in any case, as for registered keys (RFC 9110: case-insensitive)
         return self.registry.is_registered_key(authorization)
 
     async def _read_body(self, receive: Receive, call: IncomingCall) -> bytes:
@@ -344,8 +346,10 @@ class ContractRoutes:
                 log.exception("policy evaluation failed")
                 entry.error = f"Unexpected error: {exc}"
                 return Answer.of_json({"success": False, "message": entry.error, "data": {"error": str(exc)}}, 422)
-            ns.remember(memo_key, memo)
-        body_bytes, answer_json, entry.request_verdict, entry.response_verdict = memo  # type: ignore[misc]
+            ns.remember(memo_key, memo, len(memo[0]) + len(request_payload) + len(response_payload or ""))
+        body_bytes, answer_json, request_verdict, response_verdict = memo  # type: ignore[misc]
+        entry.request_verdict = self._journal_verdict(entry, request_verdict)
+        entry.response_verdict = self._journal_verdict(entry, response_verdict)
         if flags.ingest_data:
             self._ingest(ns, entry, data, flags, app, answer_json["data"].get("guardrailsResult"))
         return Answer(body=body_bytes, json=answer_json)
@@ -402,9 +406,9 @@ class ContractRoutes:
                 entry.error = f"Validation failed: {exc}"
                 return Answer.of_json({"error": "Validation failed"}, status=500)
         if direction == "request":
-            entry.request_verdict = verdict
+            entry.request_verdict = self._journal_verdict(entry, verdict)
         else:
-            entry.response_verdict = verdict
+            entry.response_verdict = self._journal_verdict(entry, verdict)
         return Answer.of_json(verdict.to_wire())
 
     def _journal_payloads(self, entry: JournalEntry, request_payload: Any, response_payload: Any,
@@ -421,9 +425,12 @@ class ContractRoutes:
             if length > cap:
                 response_payload, length, entry.truncated = response_payload[:cap], cap, True
             size += length
-        if request_headers:
+        if request_headers:  # a connector that forwards credentials must not put them in the journal
             if self._token and self._token in request_headers:
                 request_headers = request_headers.replace(self._token, "***")
+            for key in self.registry.api_keys():
+                if key in request_headers:
+                    request_headers = request_headers.replace(key, "***")
             length = len(request_headers)
             if length > cap:
                 request_headers, length, entry.truncated = request_headers[:cap], cap, True
@@ -431,11 +438,30 @@ class ContractRoutes:
         entry.request_payload, entry.response_payload, entry.request_headers = request_payload, response_payload, request_headers
         entry.size = size
 
+    def _journal_verdict(self, entry: JournalEntry, verdict: Verdict | None) -> Verdict | None:
+        """The verdict as the journal keeps it: ``ModifiedPayload`` (an allow echoes the whole field text)
+        cut to the payload cap, and counted in the entry's size unless it is the payload the entry already
+        counts (or the memo's copy of it, which the memo's own bound covers), so the ring's bound holds."""
+        if verdict is None:
+            return None
+        text = verdict.modified_payload
+        if len(text) > self.payload_cap:
+            text = text[:self.payload_cap]
+            verdict = verdict.model_copy(update={"modified_payload": text})
+            entry.truncated = True
+            entry.size += len(text)
+        elif text and text != entry.request_payload and text != entry.response_payload:
+            entry.size += len(text)
+        return verdict
+
     def _ingest(self, ns: Namespace, entry: JournalEntry, data: dict[str, Any], flags: Flags, app: str,
                 result: dict[str, Any] | None) -> None:
         cap = self.payload_cap
         request_payload, _ = truncate(data.get("requestPayload"), cap)
         response_payload, _ = truncate(data.get("responsePayload"), cap)
+        verdict_size = 0
+        if result is not None:
+            result, verdict_size = _capped_result(result, cap, (request_payload, response_payload))
         status_code = data.get("statusCode")
         status = data.get("status")
         record = IngestRecord(
@@ -445,7 +471,7 @@ class ContractRoutes:
             status=status if type(status) is str else "",
             request_payload=request_payload, response_payload=response_payload,
             tag=tag_as_stored(data.get("tag"), flags.akto_connector), verdict=result, done=True,
-            size=len(request_payload or "") + len(response_payload or ""),
+            size=len(request_payload or "") + len(response_payload or "") + verdict_size,
             akto_account_id=_text(data.get("akto_account_id")), akto_vxlan_id=_text(data.get("akto_vxlan_id")),
         )
         ns.ingest.append(record)
@@ -525,6 +551,27 @@ async def _drain(receive: Receive, limit: int) -> None:
         seen += len(message.get("body", b""))
         if not message.get("more_body"):
             return
+
+
+def _capped_result(result: dict[str, Any], cap: int, echoes: tuple[str | None, ...]) -> tuple[dict[str, Any], int]:
+    """A ``guardrailsResult`` with every ``ModifiedPayload`` (merged shape: also those of ``requestResult``
+    and ``responseResult``) cut to ``cap``, copied only when one was longer; and how many characters the
+    record holds because of them (nothing for an echo of a payload it already counts)."""
+    capped, size = result, 0
+    for key, value in result.items():
+        if key == "ModifiedPayload" and type(value) is str:
+            kept: Any = value[:cap]
+            size += len(kept) if kept is not value or value not in echoes else 0
+        elif type(value) is dict:
+            kept, inner_size = _capped_result(value, cap, echoes)
+            size += inner_size
+        else:
+            continue
+        if kept is not value:
+            if capped is result:
+                capped = dict(result)
+            capped[key] = kept
+    return capped, size
 
 
 def _text(value: Any) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
+from typing import Iterable
 
 from .journal import DEFAULT_MAX_ENTRIES, DEFAULT_MAX_PAYLOAD_BYTES, BoundedLog, IngestRecord, JournalEntry
 from .policies import PolicySet, default_policies
@@ -44,6 +45,9 @@ class Namespace:
 
     #: Most memoised answers kept per namespace (emptied, not evicted one by one, when full).
     MAX_ANSWERS = 512
+    #: Most characters they may hold (payload keys and answer bodies): a stream of distinct megabyte
+    #: payloads must not pin gigabytes. An answer bigger than an eighth of it is not kept at all.
+    MAX_ANSWER_BYTES = 32 * 1024 * 1024
 
     def __init__(self, name: str, policies: PolicySet, journal: BoundedLog[JournalEntry],
                  ingest: BoundedLog[IngestRecord]) -> None:
@@ -55,6 +59,7 @@ class Namespace:
         self.down = False
         self.created = time.time()
         self.answers: dict[tuple[object, ...], object] = {}
+        self._answer_bytes = 0
 
     @property
     def policies(self) -> PolicySet:
@@ -64,11 +69,17 @@ class Namespace:
     def policies(self, policies: PolicySet) -> None:
         self._policies = policies
         self.answers.clear()
+        self._answer_bytes = 0
 
-    def remember(self, key: tuple[object, ...], answer: object) -> None:
-        if len(self.answers) >= self.MAX_ANSWERS:
+    def remember(self, key: tuple[object, ...], answer: object, size: int = 0) -> None:
+        """Memoise ``answer``; ``size`` is about how many characters it and its key hold."""
+        if size > self.MAX_ANSWER_BYTES // 8:
+            return
+        if len(self.answers) >= self.MAX_ANSWERS or self._answer_bytes + size > self.MAX_ANSWER_BYTES:
             self.answers.clear()
+            self._answer_bytes = 0
         self.answers[key] = answer
+        self._answer_bytes += size
 
     def reset(self, policies: PolicySet) -> None:
         """Back to a fresh namespace (default policies, no rules, empty journal and records)."""
@@ -163,6 +174,10 @@ class NamespaceRegistry:
         if api_key in self._api_keys:
             return True
         return api_key[:7].lower() == "bearer " and api_key[7:].strip() in self._api_keys
+
+    def api_keys(self) -> Iterable[str]:
+        """Every registered key (secrets: for masking, never for display)."""
+        return self._api_keys.keys()
 
     def api_key_count(self, name: str) -> int:
         return sum(1 for owner in self._api_keys.values() if owner == name)
