@@ -42,6 +42,9 @@ class EngineClient:
             transport=transport,
             trust_env=False,
         )
+        #: Full URLs by (path, query): httpx parses and merges a relative path and its params on every call
+        #: (~0.3 ms of CPU); the few routes and flag sets a connector uses are built once.
+        self._urls: dict[tuple[str, tuple[tuple[str, str], ...]], httpx.URL] = {}
 
     async def aclose(self) -> None:
         await self.background.drain(timeout=self.settings.guardrail_timeout)
@@ -79,11 +82,19 @@ class EngineClient:
         except EngineFailure as failure:
             log.warning("akto: ingest failed (%s): %s", failure.kind.value, failure)
 
+    def _url(self, path: str, params: Mapping[str, str]) -> httpx.URL:
+        key = (path, tuple(params.items()))
+        url = self._urls.get(key)
+        if url is None:
+            url = self._urls[key] = self._http.base_url.join(path.lstrip("/")).copy_merge_params(dict(params))
+        return url
+
     async def _post(self, path: str, envelope: Envelope, params: Mapping[str, str]) -> Any:
         content = envelope.model_dump_json().encode()
+        url = self._url(path, params)
         try:
             async with asyncio.timeout(self.settings.guardrail_timeout):
-                response = await self._http.post(path, params=params, content=content)
+                response = await self._http.post(url, content=content)
         except (TimeoutError, httpx.TimeoutException):
             raise EngineFailure(
                 FailureKind.TIMEOUT, f"engine gave no answer within {self.settings.guardrail_timeout:g}s"
