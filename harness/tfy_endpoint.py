@@ -48,6 +48,7 @@ class TrueFoundryEndpoint:
         max_body_bytes: int = 10 * 1024 * 1024,
         account_id: str | None = None,
         vxlan_id: str | None = None,
+        http_client: str = "aiohttp",
         log_level: str = "warning",
         startup_timeout: float = 20.0,
         log_dir: str | None = None,
@@ -55,7 +56,8 @@ class TrueFoundryEndpoint:
         self.akto_url = akto_url
         self.argv_options = ["--akto-url", akto_url, "--fail-mode", fail_mode, "--timeout", str(timeout),
                              "--default-sync", "true" if default_sync else "false", "--block-answer", block_answer,
-                             "--max-body-bytes", str(max_body_bytes), "--log-level", log_level]
+                             "--max-body-bytes", str(max_body_bytes), "--log-level", log_level,
+                             "--http-client", http_client]
         if account_id is not None:
             self.argv_options += ["--account-id", account_id]
         if vxlan_id is not None:

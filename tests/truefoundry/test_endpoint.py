@@ -322,10 +322,11 @@ def test_wrong_route_and_method(direct: Direct) -> None:
     ({"type": "status", "status": 401}, "fail_open",
      (503, {"actionErrors": ["Akto guardrail rejected the connector's credentials"]})),
 ])
+@pytest.mark.parametrize("http_client", ["aiohttp", "httpx"])
 def test_engine_failures_follow_the_fail_mode(direct: Direct, tfy_endpoints: Any, fault: dict[str, Any], fail_mode: str,
-                                              expected: tuple[int, Any]) -> None:
+                                              expected: tuple[int, Any], http_client: str) -> None:
     direct.admin.add_fault(fault)
-    endpoint = tfy_endpoints.get(NAMESPACE, timeout=1.0, fail_mode=fail_mode)
+    endpoint = tfy_endpoints.get(NAMESPACE, timeout=1.0, fail_mode=fail_mode, http_client=http_client)
     response = direct.post(direct.body(INJECTION), endpoint=endpoint)
     assert (response.status_code, response.json()) == expected
 
