@@ -1,8 +1,9 @@
 """The harness stack in containers (docker-compose.test.yaml): real traffic through each connector.
 
 Per connector, against the real host in its container: an allowed prompt reaches the fake LLM; a prompt
-injection gets the connector's block answer, never reaches the LLM and is in the engine's journal with a
-blocking verdict; with the engine told to fail (a 500 fault rule through its admin API) the connector does
+injection gets the connector's block answer and no model answer (the LLM never sees it, except behind
+TrueFoundry's gateway, which starts the model call alongside its input guardrails) and is in the engine's
+journal with a blocking verdict; with the engine told to fail (a 500 fault rule through its admin API) the connector does
 what its configured fail mode says: LiteLLM fail_closed (503), egress and TrueFoundry fail_open (the
 request reaches the LLM). Every prompt carries a fresh marker, so each check finds its own traffic.
 
@@ -41,7 +42,6 @@ TFY_GUARDRAIL = "akto/input-guard"
 pytestmark = [
     pytest.mark.compose,
     pytest.mark.slow,
-    pytest.mark.xdist_group("compose-stack"),  # one stack per worker under --dist loadgroup
     pytest.mark.timeout(BUILD_TIMEOUT_S + UP_TIMEOUT_S + HEALTH_TIMEOUT_S + DOWN_TIMEOUT_S + 300),
 ]
 
@@ -156,10 +156,10 @@ def check_engine_failure(stack: ComposeStack, http: httpx.Client, engine: MockAk
     return response
 
 
-# ------------------------------------------------------------------------------------------- LiteLLM
+# ---------------------------------------------------------------------------------- the three connectors
 
 
-def test_litellm_proxy_with_reference_hook(stack: ComposeStack, engine: MockAktoClient, http: httpx.Client) -> None:
+def litellm_proxy_with_reference_hook(stack: ComposeStack, engine: MockAktoClient, http: httpx.Client) -> None:
     def send(text: str) -> httpx.Response:
         return http.post(f"{stack.url('litellm')}/v1/chat/completions", json=chat_body(text),
                          headers={"authorization": f"Bearer {stack.master_key}"})
@@ -173,10 +173,7 @@ def test_litellm_proxy_with_reference_hook(stack: ComposeStack, engine: MockAkto
     assert "Akto guardrail service unreachable" in failed.json()["error"]["message"]
 
 
-# --------------------------------------------------------------------------------------------- egress
-
-
-def test_mitmdump_egress_addon(stack: ComposeStack, engine: MockAktoClient, http: httpx.Client) -> None:
+def mitmdump_egress_addon(stack: ComposeStack, engine: MockAktoClient, http: httpx.Client) -> None:
     with httpx.Client(proxy=stack.url("egress"), timeout=REQUEST_TIMEOUT_S, trust_env=False) as client:
 
         def send(text: str) -> httpx.Response:
@@ -193,26 +190,18 @@ def test_mitmdump_egress_addon(stack: ComposeStack, engine: MockAktoClient, http
         assert failed.status_code == 200, failed.text
 
 
-# ---------------------------------------------------------------------------------------- TrueFoundry
-
-
-@pytest.fixture(scope="module")
-def tfy_guardrail(stack: ComposeStack, http: httpx.Client) -> str:
-    """Akto's endpoint registered with the gateway as an input guardrail, the way an admin configures it:
-    the endpoint URL (``sync=true``) plus a JWT signed with the endpoint's secret as Custom Bearer Auth."""
+def truefoundry_endpoint_behind_gateway(stack: ComposeStack, engine: MockAktoClient, http: httpx.Client) -> None:
+    # Akto's endpoint registered with the gateway the way an admin does it: the endpoint URL (sync=true)
+    # plus, as Custom Bearer Auth, a JWT signed with the endpoint's secret.
     token = make_token(stack.tfy_jwt_secret, expires_in=3600)
     guardrail = {"name": TFY_GUARDRAIL, "url": "http://truefoundry:8091/api/http-proxy/truefoundry?sync=true",
                  "hook": "llm_input", "enforcing_strategy": "enforce", "auth": {"type": "bearer", "token": token}}
     http.post(f"{stack.url('tfy-gateway')}/__tfy/guardrails", json=guardrail).raise_for_status()
-    return TFY_GUARDRAIL
 
-
-def test_truefoundry_endpoint_behind_gateway(stack: ComposeStack, engine: MockAktoClient, http: httpx.Client,
-                                             tfy_guardrail: str) -> None:
     def send(text: str) -> httpx.Response:
         return http.post(f"{stack.url('tfy-gateway')}/api/llm/chat/completions", json=chat_body(text),
                          headers={"authorization": "Bearer tfy-client-key",
-                                  "x-tfy-guardrails": f'{{"llm_input_guardrails": ["{tfy_guardrail}"]}}'})
+                                  "x-tfy-guardrails": f'{{"llm_input_guardrails": ["{TFY_GUARDRAIL}"]}}'})
 
     check_allowed(stack, http, send)
     # The gateway's documented parallel input validation: the model call may start before the verdict.
@@ -222,3 +211,23 @@ def test_truefoundry_endpoint_behind_gateway(stack: ComposeStack, engine: MockAk
     assert BLOCK_REASON in blocked.text  # Akto's actionErrors, passed through by the gateway
     failed = check_engine_failure(stack, http, engine, send, fail_open=True)  # --fail-mode fail_open
     assert failed.status_code == 200, failed.text
+
+
+CONNECTORS: dict[str, Callable[[ComposeStack, MockAktoClient, httpx.Client], None]] = {
+    "litellm": litellm_proxy_with_reference_hook,
+    "egress": mitmdump_egress_addon,
+    "truefoundry": truefoundry_endpoint_behind_gateway,
+}
+
+
+def test_every_connector_allows_blocks_and_fails_as_configured(stack: ComposeStack, engine: MockAktoClient,
+                                                               http: httpx.Client) -> None:
+    """One test, not one per connector: xdist may hand separate tests to separate workers, each of which
+    would build and start its own stack. Every connector is still checked and reported when another fails."""
+    failures: dict[str, str] = {}
+    for name, check in CONNECTORS.items():
+        try:
+            check(stack, engine, http)
+        except (AssertionError, TimeoutError, httpx.HTTPError) as exc:
+            failures[name] = f"{type(exc).__name__}: {exc}"
+    assert not failures, "\n".join(f"{name}: {problem}" for name, problem in failures.items()) + "\n" + stack.logs()
