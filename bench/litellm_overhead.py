@@ -45,7 +45,7 @@ SECTION = "## LiteLLM hook"
 MODEL = "gpt-4o-mini"
 TARGET_RATIO = 0.5
 #: Two entries of a guardrail that does nothing: what LiteLLM charges for running guardrail hooks at all.
-NULL_GUARDRAIL = "bench.litellm_null_guardrail.NullGuardrail"
+NULL_GUARDRAIL = "bench._litellm_null_guardrail.NullGuardrail"
 
 
 def proxy_configs(engine_url: str, llm_url: str) -> dict[str, dict]:
