@@ -22,7 +22,7 @@ import httpx
 from harness.process import StartupError
 from harness.scenarios.connectors import ADAPTERS, ConnectorAdapter, adapter
 from harness.scenarios.connectors.litellm import GUARDRAIL_ENV
-from harness.scenarios.model import Scenario, ScenarioError, load_scenarios
+from harness.scenarios.model import Scenario, load_scenarios
 from harness.scenarios.report import write_reports
 from harness.scenarios.runner import InstancePool, ScenarioResult, run_scenario
 from mock_akto.client import AdminError
