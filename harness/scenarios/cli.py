@@ -21,7 +21,6 @@ import httpx
 
 from harness.process import StartupError
 from harness.scenarios.connectors import ADAPTERS, ConnectorAdapter, adapter
-from harness.scenarios.connectors.litellm import GUARDRAIL_ENV
 from harness.scenarios.model import Scenario, load_scenarios
 from harness.scenarios.report import write_reports
 from harness.scenarios.runner import InstancePool, ScenarioResult, run_scenario
@@ -73,6 +72,8 @@ def run_command(args: argparse.Namespace) -> int:
         print(f"no scenario matches {args.scenario!r} in {args.dir}", file=sys.stderr)
         return 2
     if args.litellm_guardrail:
+        from harness.scenarios.connectors.litellm import GUARDRAIL_ENV
+
         os.environ[GUARDRAIL_ENV] = args.litellm_guardrail
     results: list[ScenarioResult] = []
     with _engine_url(args.engine_url) as engine_url, _fake_llm() as llm:
