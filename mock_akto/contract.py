@@ -44,6 +44,9 @@ log = logging.getLogger("mock_akto.contract")
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+#: What a route decides from one body: the answer, the ingest record (or None), and whether the reply may be
+#: memoised. The route also fills the journal fields of the draft entry it is given.
+RouteResult = tuple["Answer", "IngestRecord | None", bool]
 
 HEALTH_PATH = "/health"
 DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
@@ -64,6 +67,8 @@ OBSERVE_CONNECTORS = frozenset({"truefoundry", "n8n", "copilot_studio", "databri
 
 _APP_UNSAFE = re.compile(r"[^a-z0-9.\-:]")
 _NO_FLAGS = Flags()
+#: Bodies up to this size are memoised per exact call (bigger ones would not fit the memo's bound anyway).
+_MEMO_BODY_LIMIT = 1024 * 1024
 
 
 class BadRequest(Exception):
@@ -194,6 +199,40 @@ class IncomingCall:
                 self.expect_continue = value.lower() == b"100-continue"
 
 
+class Reply:
+    """What one exact call gets, decided from its route, method, query string and body alone: the answer,
+    the journal fields the body determines and the ingest record's fields (``ingest``, or None).
+
+    Computing it is the expensive part (parse, flags, policies, serialisation), and it is pure given the
+    namespace's policies, so each namespace memoises it per exact call (``Namespace.replies``): a load test
+    repeating a body skips all of it. Every call still gets its own journal entry and ingest record, stamped
+    from the reply. ``start`` and ``message`` are the ASGI messages of the answer, built once (the server
+    only reads them).
+    """
+
+    __slots__ = ("answer", "draft", "ingest", "start", "message", "keep")
+
+    def __init__(self, answer: Answer, draft: JournalEntry, ingest: IngestRecord | None, *, keep: bool = True) -> None:
+        self.answer = answer
+        self.draft = draft
+        self.ingest = ingest
+        self.start = {"type": "http.response.start", "status": answer.status, "headers": answer.asgi_headers()}
+        self.message = {"type": "http.response.body", "body": answer.body}
+        #: False for answers that must be recomputed each time (a failed evaluation is logged every time).
+        self.keep = keep
+
+    def size(self, body: bytes) -> int:
+        """About how many characters memoising this reply holds (body, answer, journal copies)."""
+        return len(body) + len(self.answer.body) + self.draft.size
+
+    def entry(self, when: float, method: str, path: str) -> JournalEntry:
+        """A fresh journal entry for one call with this reply (sequence number and timings still to set)."""
+        d = self.draft
+        return JournalEntry(0, when, d.namespace, method, path, d.flags, d.app, d.request_payload,
+                            d.response_payload, d.request_headers, d.truncated, d.request_verdict,
+                            d.response_verdict, None, None, None, d.error, False, d.size)
+
+
 class ContractRoutes:
     """Serves the Akto routes for one engine. ``token`` (when set) is required on ``/api/*``;
     a registered namespace API key is accepted too."""
@@ -213,7 +252,7 @@ class ContractRoutes:
         self.payload_cap = payload_cap
         self._flags: dict[tuple[Any, ...], Flags] = {}
         self._apps: dict[str, str] = {}
-        self._routes: dict[str, Callable[[Scope, bytes, Namespace, JournalEntry], Answer]] = {
+        self._routes: dict[str, Callable[[str, bytes, bytes, Namespace, JournalEntry], RouteResult]] = {
             HTTP_PROXY_PATH: self._http_proxy,
             VALIDATE_REQUEST_PATH: self._validate_request,
             VALIDATE_RESPONSE_PATH: self._validate_response,
@@ -225,10 +264,10 @@ class ContractRoutes:
     async def __call__(self, scope: Scope, receive: Receive, send: Send, ns: Namespace, path: str,
                        call: IncomingCall) -> None:
         started = time.perf_counter()
-        entry = JournalEntry(0, time.time(), ns.name, scope["method"], path, None, "", None, None, None, False,
-                             None, None, None, None, None, None, False, 0)
+        when = time.time()
+        method: str = scope["method"]
         if self.registry.is_down(ns):
-            await self._refuse_while_down(scope, receive, send, ns, entry, started)
+            await self._refuse_while_down(scope, receive, send, ns, _blank_entry(ns, when, method, path), started)
             return
         if path == HEALTH_PATH:
             await Exchange(scope, receive, send, Answer.of_json({"status": "ok"})).deliver()
@@ -237,21 +276,48 @@ class ContractRoutes:
         try:
             if self._token is not None and not self._authorized(call.authorization):
                 answer = Answer(status=401, body=unauthorized_page(path), content_type="text/html;charset=iso-8859-1")
+                entry = _blank_entry(ns, when, method, path)
                 entry.error = "missing or wrong Authorization"
             else:
                 body = await self._read_body(receive, call)
-                answer = self._routes[path](scope, body, ns, entry)
+                reply = self._reply(ns, path, method, scope["query_string"], body)
+                entry = reply.entry(when, method, path)
+                if reply.ingest is not None:
+                    ns.ingest.append(reply.ingest.stamped(ns.ingest.next_seq(), when))
+                if not len(ns.rules) and not len(self.registry.global_rules):  # no fault can apply: answer now
+                    entry.status = reply.answer.status
+                    entry.done = True
+                    ns.journal.append(self._sealed(entry, ns, started))
+                    await send(reply.start)
+                    await send(reply.message)
+                    return
+                answer = reply.answer.copy()  # a fault may bend it; the memoised one stays as computed
         except BodyTooLarge:
             message = f"Request body larger than the engine's limit of {self.max_body_bytes} bytes"
             answer = Answer.of_json(failure_body(message, "payload too large"), status=413)
             answer.headers.append(("connection", "close"))
+            entry = _blank_entry(ns, when, method, path)
             entry.error = message
         except ClientGone:
+            entry = _blank_entry(ns, when, method, path)
             entry.error = "client disconnected before sending the whole body"
             entry.done = True
             ns.journal.append(self._sealed(entry, ns, started))
             return
         await self._answer(scope, receive, send, ns, entry, answer, body, started)
+
+    def _reply(self, ns: Namespace, path: str, method: str, query_string: bytes, body: bytes) -> Reply:
+        """The reply to this exact call: memoised per namespace, computed by the route otherwise."""
+        memoisable = len(body) <= _MEMO_BODY_LIMIT  # hashing a huge body for a memo that cannot keep it wastes time
+        key = (path, method, query_string, body)
+        reply: Reply | None = ns.replies.get(key) if memoisable else None
+        if reply is None:
+            draft = _blank_entry(ns, 0.0, method, path)
+            answer, ingest, keep = self._routes[path](method, query_string, body, ns, draft)
+            reply = Reply(answer, draft, ingest, keep=keep)
+            if memoisable and keep:
+                ns.replies.remember(key, reply, reply.size(body))
+        return reply
 
     # -- steps --------------------------------------------------------------------------------------------
 
@@ -321,13 +387,14 @@ class ContractRoutes:
             self._apps[request_headers] = app
         return app
 
-    def _http_proxy(self, scope: Scope, body: bytes, ns: Namespace, entry: JournalEntry) -> Answer:
+    def _http_proxy(self, method: str, query_string: bytes, body: bytes, ns: Namespace,
+                    entry: JournalEntry) -> RouteResult:
         try:
             data = parse_envelope(body)
         except BadRequest as bad:
             entry.error = bad.message
-            return Answer.of_json(failure_body(bad.message, bad.error), status=422)
-        flags = entry.flags = self._flags_of(scope["query_string"], data)
+            return Answer.of_json(failure_body(bad.message, bad.error), status=422), None, True
+        flags = entry.flags = self._flags_of(query_string, data)
         request_payload = data.get("requestPayload")
         response_payload = data.get("responsePayload")
         request_headers = data.get("requestHeaders")
@@ -335,7 +402,7 @@ class ContractRoutes:
         self._journal_payloads(entry, request_payload, response_payload, request_headers, app)
         if not request_payload:
             entry.error = MISSING_PAYLOAD_MESSAGE
-            return Answer.of_json(failure_body(MISSING_PAYLOAD_MESSAGE, "requestPayload is required"), 422)
+            return Answer.of_json(failure_body(MISSING_PAYLOAD_MESSAGE, "requestPayload is required"), 422), None, True
         memo_key = (flags.guardrails, flags.response_guardrails, request_payload,
                     response_payload if flags.response_guardrails else None, app)
         memo = ns.answers.get(memo_key)
@@ -345,14 +412,16 @@ class ContractRoutes:
             except Exception as exc:  # noqa: BLE001 - the real service answers any failure with this 422
                 log.exception("policy evaluation failed")
                 entry.error = f"Unexpected error: {exc}"
-                return Answer.of_json({"success": False, "message": entry.error, "data": {"error": str(exc)}}, 422)
-            ns.remember(memo_key, memo, len(memo[0]) + len(request_payload) + len(response_payload or ""))
+                failed = Answer.of_json({"success": False, "message": entry.error, "data": {"error": str(exc)}}, 422)
+                return failed, None, False
+            ns.answers.remember(memo_key, memo, len(memo[0]) + len(request_payload) + len(response_payload or ""))
         body_bytes, answer_json, request_verdict, response_verdict = memo  # type: ignore[misc]
         entry.request_verdict = self._journal_verdict(entry, request_verdict)
         entry.response_verdict = self._journal_verdict(entry, response_verdict)
+        ingest = None
         if flags.ingest_data:
-            self._ingest(ns, entry, data, flags, app, answer_json["data"].get("guardrailsResult"))
-        return Answer(body=body_bytes, json=answer_json)
+            ingest = self._ingest_record(ns, entry, data, flags, app, answer_json["data"].get("guardrailsResult"))
+        return Answer(body=body_bytes, json=answer_json), ingest, True
 
     @staticmethod
     def _decide(ns: Namespace, flags: Flags, request_payload: str, response_payload: str | None,
@@ -373,22 +442,24 @@ class ContractRoutes:
         answer_json = success_body(result)
         return orjson.dumps(answer_json), answer_json, request_verdict, response_verdict
 
-    def _validate_request(self, scope: Scope, body: bytes, ns: Namespace, entry: JournalEntry) -> Answer:
+    def _validate_request(self, method: str, query_string: bytes, body: bytes, ns: Namespace,
+                          entry: JournalEntry) -> RouteResult:
         return self._validate(body, ns, entry, "request")
 
-    def _validate_response(self, scope: Scope, body: bytes, ns: Namespace, entry: JournalEntry) -> Answer:
+    def _validate_response(self, method: str, query_string: bytes, body: bytes, ns: Namespace,
+                           entry: JournalEntry) -> RouteResult:
         return self._validate(body, ns, entry, "response")
 
-    def _validate(self, body: bytes, ns: Namespace, entry: JournalEntry, direction: Direction) -> Answer:
+    def _validate(self, body: bytes, ns: Namespace, entry: JournalEntry, direction: Direction) -> RouteResult:
         """guardrails-service: a bare verdict; 400 ``Invalid request format`` on a body it cannot bind."""
         if entry.method != "POST":
             entry.error = "method not allowed"
-            return Answer.of_json({"error": "Method Not Allowed"}, status=405)
+            return Answer.of_json({"error": "Method Not Allowed"}, status=405), None, True
         try:
             data = parse_envelope(body)
         except BadRequest as bad:
             entry.error = bad.message
-            return Answer.of_json({"error": "Invalid request format"}, status=400)
+            return Answer.of_json({"error": "Invalid request format"}, status=400), None, True
         request_headers = data.get("requestHeaders")
         app = self._app_of(request_headers)
         if direction == "request":
@@ -404,12 +475,12 @@ class ContractRoutes:
             except Exception as exc:  # noqa: BLE001 - guardrails-service answers any failure with this 500
                 log.exception("policy evaluation failed")
                 entry.error = f"Validation failed: {exc}"
-                return Answer.of_json({"error": "Validation failed"}, status=500)
+                return Answer.of_json({"error": "Validation failed"}, status=500), None, False
         if direction == "request":
             entry.request_verdict = self._journal_verdict(entry, verdict)
         else:
             entry.response_verdict = self._journal_verdict(entry, verdict)
-        return Answer.of_json(verdict.to_wire())
+        return Answer.of_json(verdict.to_wire()), None, True
 
     def _journal_payloads(self, entry: JournalEntry, request_payload: Any, response_payload: Any,
                           request_headers: Any, app: str) -> None:
@@ -454,8 +525,9 @@ class ContractRoutes:
             entry.size += len(text)
         return verdict
 
-    def _ingest(self, ns: Namespace, entry: JournalEntry, data: dict[str, Any], flags: Flags, app: str,
-                result: dict[str, Any] | None) -> None:
+    def _ingest_record(self, ns: Namespace, entry: JournalEntry, data: dict[str, Any], flags: Flags, app: str,
+                       result: dict[str, Any] | None) -> IngestRecord:
+        """The ingest record this body makes (sequence number and time are stamped per call)."""
         cap = self.payload_cap
         request_payload, _ = truncate(data.get("requestPayload"), cap)
         response_payload, _ = truncate(data.get("responsePayload"), cap)
@@ -464,8 +536,8 @@ class ContractRoutes:
             result, verdict_size = _capped_result(result, cap, (request_payload, response_payload))
         status_code = data.get("statusCode")
         status = data.get("status")
-        record = IngestRecord(
-            seq=ns.ingest.next_seq(), time=entry.time, namespace=ns.name, path=data.get("path") or "",
+        return IngestRecord(
+            seq=0, time=0.0, namespace=ns.name, path=data.get("path") or "",
             method=data.get("method") or "", connector=flags.akto_connector, app=app,
             status_code=status_code if type(status_code) is str else "",
             status=status if type(status) is str else "",
@@ -474,7 +546,6 @@ class ContractRoutes:
             size=len(request_payload or "") + len(response_payload or "") + verdict_size,
             akto_account_id=_text(data.get("akto_account_id")), akto_vxlan_id=_text(data.get("akto_vxlan_id")),
         )
-        ns.ingest.append(record)
 
     # -- delivery -----------------------------------------------------------------------------------------
 
@@ -534,6 +605,12 @@ class ContractRoutes:
         entry.seq = ns.journal.next_seq()
         entry.duration_ms = (time.perf_counter() - started) * 1000
         return entry
+
+
+def _blank_entry(ns: Namespace, when: float, method: str, path: str) -> JournalEntry:
+    """A journal entry with nothing decided yet (a route or an error path fills it in)."""
+    return JournalEntry(0, when, ns.name, method, path, None, "", None, None, None, False, None, None, None, None,
+                        None, None, False, 0)
 
 
 def _scalar(value: Any) -> Any:

@@ -35,6 +35,18 @@ class Answer:
     def of_json(cls, obj: Any, status: int = 200) -> "Answer":
         return cls(status=status, body=orjson.dumps(obj), json=obj)
 
+    def copy(self) -> "Answer":
+        """An independent copy (faults may change an answer; a memoised one must stay as computed)."""
+        return Answer(status=self.status, body=self.body, content_type=self.content_type,
+                      headers=list(self.headers), json=self.json)
+
+    def asgi_headers(self) -> list[tuple[bytes, bytes]]:
+        """The headers of the ASGI ``http.response.start`` message."""
+        headers = [(b"content-type", self.content_type.encode("latin-1")),
+                   (b"content-length", str(len(self.body)).encode())]
+        headers += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in self.headers]
+        return headers
+
     def with_json(self, obj: Any) -> "Answer":
         """The same answer (status, extra headers) carrying another JSON object: for schema faults."""
         return Answer(status=self.status, body=orjson.dumps(obj), content_type=JSON_TYPE,
@@ -65,10 +77,7 @@ class Exchange:
     async def deliver(self, answer: Answer | None = None) -> None:
         """Send ``answer`` (default: the computed one) as one ASGI response."""
         answer = answer or self.answer
-        headers = [(b"content-type", answer.content_type.encode("latin-1")),
-                   (b"content-length", str(len(answer.body)).encode())]
-        headers += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in answer.headers]
-        await self.send({"type": "http.response.start", "status": answer.status, "headers": headers})
+        await self.send({"type": "http.response.start", "status": answer.status, "headers": answer.asgi_headers()})
         await self.send({"type": "http.response.body", "body": answer.body})
 
     async def deliver_in_chunks(self, chunks: int, total_seconds: float, answer: Answer | None = None) -> None:
@@ -78,10 +87,7 @@ class Exchange:
         chunks = max(1, min(chunks, len(body) or 1))
         size = -(-len(body) // chunks)
         pause = total_seconds / chunks
-        headers = [(b"content-type", answer.content_type.encode("latin-1")),
-                   (b"content-length", str(len(body)).encode())]
-        headers += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in answer.headers]
-        await self.send({"type": "http.response.start", "status": answer.status, "headers": headers})
+        await self.send({"type": "http.response.start", "status": answer.status, "headers": answer.asgi_headers()})
         for index in range(chunks):
             await asyncio.sleep(pause)
             piece = body[index * size:(index + 1) * size]

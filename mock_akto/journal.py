@@ -92,6 +92,12 @@ class IngestRecord:
     akto_account_id: str = ""
     akto_vxlan_id: str = ""
 
+    def stamped(self, seq: int, time: float) -> "IngestRecord":
+        """A copy for another call with the same body (the engine memoises what a body decides)."""
+        return IngestRecord(seq, time, self.namespace, self.path, self.method, self.connector, self.app,
+                            self.status_code, self.status, self.request_payload, self.response_payload, self.tag,
+                            self.verdict, self.done, self.size, self.akto_account_id, self.akto_vxlan_id)
+
 
 # --------------------------------------------------------------------------------------------- read models
 

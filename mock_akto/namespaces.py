@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Any, Iterable
 
 from .journal import DEFAULT_MAX_ENTRIES, DEFAULT_MAX_PAYLOAD_BYTES, BoundedLog, IngestRecord, JournalEntry
 from .policies import PolicySet, default_policies
@@ -34,20 +34,65 @@ def check_name(name: str) -> str:
     return name
 
 
+class Memo:
+    """A bounded dict of computed answers, kept for keys seen at least twice.
+
+    Admission on second sight: under a load of distinct payloads (every prompt different) nothing repeats,
+    and keeping every answer would only churn memory and the garbage collector; remembering the hashes of
+    keys seen once (plain ints, cheap) lets a repeated payload in from its second call. Full, it is emptied
+    rather than evicted one by one (a load test repeats a few payloads, so it refills at once; LRU
+    bookkeeping would cost every call).
+    """
+
+    #: Most answers kept (and most hashes of keys seen once).
+    MAX_ITEMS = 512
+    #: Most characters they may hold (keys and answers): a stream of distinct megabyte payloads must not pin
+    #: gigabytes. An answer bigger than an eighth of it is not kept at all.
+    MAX_CHARS = 32 * 1024 * 1024
+
+    def __init__(self) -> None:
+        self._items: dict[object, object] = {}
+        self._seen_once: set[int] = set()
+        self.chars = 0
+
+    def get(self, key: object) -> Any:
+        return self._items.get(key)
+
+    def remember(self, key: object, answer: object, size: int) -> None:
+        """Keep ``answer`` if ``key`` was seen before; ``size`` is about how many characters both hold."""
+        if size > self.MAX_CHARS // 8:
+            return
+        seen = hash(key)
+        if seen not in self._seen_once:
+            if len(self._seen_once) >= self.MAX_ITEMS:
+                self._seen_once.clear()
+            self._seen_once.add(seen)
+            return
+        if len(self._items) >= self.MAX_ITEMS or self.chars + size > self.MAX_CHARS:
+            self._items.clear()
+            self.chars = 0
+        self._items[key] = answer
+        self.chars += size
+
+    def clear(self) -> None:
+        self._items.clear()
+        self._seen_once.clear()
+        self.chars = 0
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
 class Namespace:
     """One isolated slice of the engine.
 
-    ``down`` is cached listener state read on the hot path. ``answers`` memoises computed answers: a
-    PolicySet is frozen and its evaluation pure, so the same payload under the same policies gets the same
-    verdict; load tests repeat payloads, and this keeps the policies off the hot path. Replacing
-    ``policies`` empties it.
+    ``down`` is cached listener state read on the hot path. Two memos keep the policies and the parser off
+    the hot path of a load test: a PolicySet is frozen and its evaluation pure, so the same payload under
+    the same policies gets the same verdict (``answers``, keyed by flags, payloads and app: connectors put a
+    fresh timestamp in every envelope), and the same exact call gets the same reply (``replies``, keyed by
+    route, method, query string and body bytes: a repeated body is not even parsed). Replacing
+    ``policies`` empties both.
     """
-
-    #: Most memoised answers kept per namespace (emptied, not evicted one by one, when full).
-    MAX_ANSWERS = 512
-    #: Most characters they may hold (payload keys and answer bodies): a stream of distinct megabyte
-    #: payloads must not pin gigabytes. An answer bigger than an eighth of it is not kept at all.
-    MAX_ANSWER_BYTES = 32 * 1024 * 1024
 
     def __init__(self, name: str, policies: PolicySet, journal: BoundedLog[JournalEntry],
                  ingest: BoundedLog[IngestRecord]) -> None:
@@ -58,8 +103,8 @@ class Namespace:
         self.ingest = ingest
         self.down = False
         self.created = time.time()
-        self.answers: dict[tuple[object, ...], object] = {}
-        self._answer_bytes = 0
+        self.answers = Memo()
+        self.replies = Memo()
 
     @property
     def policies(self) -> PolicySet:
@@ -68,18 +113,12 @@ class Namespace:
     @policies.setter
     def policies(self, policies: PolicySet) -> None:
         self._policies = policies
-        self.answers.clear()
-        self._answer_bytes = 0
+        self.forget_answers()
 
-    def remember(self, key: tuple[object, ...], answer: object, size: int = 0) -> None:
-        """Memoise ``answer``; ``size`` is about how many characters it and its key hold."""
-        if size > self.MAX_ANSWER_BYTES // 8:
-            return
-        if len(self.answers) >= self.MAX_ANSWERS or self._answer_bytes + size > self.MAX_ANSWER_BYTES:
-            self.answers.clear()
-            self._answer_bytes = 0
-        self.answers[key] = answer
-        self._answer_bytes += size
+    def forget_answers(self) -> None:
+        """Empty both memos (what decides an answer changed: policies, or the keys masked in the journal)."""
+        self.answers.clear()
+        self.replies.clear()
 
     def reset(self, policies: PolicySet) -> None:
         """Back to a fresh namespace (default policies, no rules, empty journal and records)."""
@@ -168,6 +207,7 @@ class NamespaceRegistry:
         if not api_key:
             raise NamespaceError("api_key must not be empty")
         self._api_keys[api_key] = self.get(name).name
+        self._forget_answers()  # memoised replies hold journal headers masked with the old set of keys
 
     def is_registered_key(self, api_key: str) -> bool:
         """Whether ``api_key`` (raw, or as ``Bearer <key>``) was registered for some namespace."""
@@ -195,6 +235,7 @@ class NamespaceRegistry:
             self.reset(name)
             return True
         self._api_keys = {key: owner for key, owner in self._api_keys.items() if owner != name}
+        self._forget_answers()
         return self._namespaces.pop(name, None) is not None
 
     def refresh_down(self, now: float | None = None) -> list[Namespace]:
@@ -208,6 +249,10 @@ class NamespaceRegistry:
                 ns.down = down
                 changed.append(ns)
         return changed
+
+    def _forget_answers(self) -> None:
+        for ns in self._namespaces.values():
+            ns.forget_answers()
 
     def _fresh_policies(self) -> PolicySet:
         return self.base_policies  # a PolicySet is frozen: sharing it is safe

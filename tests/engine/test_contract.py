@@ -219,6 +219,69 @@ def test_validate_bad_json_is_400_invalid_request_format(engine, http, content: 
     assert response.json() == {"error": "Invalid request format"}
 
 
+# --------------------------------------------------------------------------------------------- repeated calls
+# The engine memoises what an exact call (route, method, query, body bytes) decides; these pin down that a
+# repeat is still a call of its own and that anything changing the decision is seen.
+
+
+def exact_body(prompt: str, **fields: Any) -> bytes:
+    return json.dumps(envelope(prompt, **fields)).encode()
+
+
+def post_bytes(http: httpx.Client, url: str, content: bytes, **params: str) -> httpx.Response:
+    return http.post(url + PROXY, content=content, params=params, headers={"content-type": "application/json"})
+
+
+def test_a_repeated_call_is_journaled_and_ingested_every_time(engine, http) -> None:
+    content = exact_body("the same question each time", request_headers={"host": "repeat-app"})
+    answers = [post_bytes(http, engine.url, content, guardrails="true", ingest_data="true") for _ in range(5)]
+    assert {a.status_code for a in answers} == {200} and len({a.content for a in answers}) == 1
+    entries = engine.client.wait_for(5, timeout=10)
+    assert len(entries) == 5 and len({e.seq for e in entries}) == 5
+    assert [e.time for e in entries] == sorted(e.time for e in entries)
+    for e in entries:
+        assert e.request_payload == "the same question each time" and e.app == "repeat-app" and e.status == 200
+        assert e.request_verdict is not None and e.request_verdict.allowed
+    records = engine.client.ingest_records()
+    assert len(records) == 5 and len({r.seq for r in records}) == 5
+    assert all(r.app == "repeat-app" and r.verdict is not None for r in records)
+
+
+def test_a_repeated_call_follows_policy_changes(engine, http) -> None:
+    content = exact_body("tell me about unicorns")
+    verdict = lambda: post_bytes(http, engine.url, content, guardrails="true").json()["data"]["guardrailsResult"]  # noqa: E731
+    assert verdict()["Allowed"] is True
+    engine.client.add_policy({"name": "no-unicorns", "matcher": {"keywords": ["unicorn"]}, "action": "block"})
+    assert verdict()["Allowed"] is False
+    engine.client.delete_policy("no-unicorns")
+    assert verdict()["Allowed"] is True
+
+
+def test_a_fault_on_a_repeated_call_applies_and_leaves_later_answers_alone(engine, http) -> None:
+    content = exact_body("a plain question")
+    first = post_bytes(http, engine.url, content, guardrails="true")
+    engine.client.add_fault({"type": "wrong_content_type"})
+    bent = post_bytes(http, engine.url, content, guardrails="true")
+    assert bent.headers["content-type"].startswith("text/html") and bent.content == first.content
+    engine.client.clear_faults()
+    again = post_bytes(http, engine.url, content, guardrails="true")
+    assert again.headers["content-type"] == "application/json" and again.content == first.content
+    assert [e.fault for e in engine.client.journal()] == [None, "wrong_content_type", None]
+
+
+def test_an_api_key_registered_later_is_masked_in_repeated_calls(make_engine, http) -> None:
+    engine = make_engine()
+    content = exact_body("hello", request_headers={"host": "app", "authorization": "sk-registered-later"})
+    assert post_bytes(http, engine.url, content, guardrails="true").status_code == 200
+    admin = httpx.Client(base_url=engine.url, trust_env=False, timeout=10)
+    assert admin.post("/__admin/namespaces/api-keys", json={"api_key": "sk-registered-later",
+                                                             "namespace": "other"}).status_code == 204
+    assert post_bytes(http, engine.url, content, guardrails="true").status_code == 200
+    before, after = admin.get("/__admin/journal").json()
+    assert "sk-registered-later" in before["request_headers"]
+    assert "sk-registered-later" not in after["request_headers"] and "***" in after["request_headers"]
+
+
 # --------------------------------------------------------------------------------------------- body limit
 
 

@@ -662,4 +662,4 @@ def test_regression_verdicts_in_the_journal_and_ingest_records_obey_the_payload_
                    len(result["responseResult"]["ModifiedPayload"])) <= cap
     ns = engine.engine.registry.get("default")
     assert ns.journal.payload_bytes <= 64 * 1024 and ns.ingest.payload_bytes <= 64 * 1024
-    assert ns._answer_bytes <= ns.MAX_ANSWER_BYTES
+    assert ns.answers.chars <= ns.answers.MAX_CHARS and ns.replies.chars <= ns.replies.MAX_CHARS
