@@ -289,21 +289,20 @@ def run_egress(hosts: EgressHosts) -> list[Row]:
     # (httpx reads both when the client is built; the main thread runs this after every host has started.)
     with environment(hosts.mitm.client_env(), drop=("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "OPENAI_BASE_URL")):
         client = openai.OpenAI(api_key="sk-demo-openai-key", max_retries=0, timeout=CLIENT_TIMEOUT_S)
-    via = "openai SDK → https://api.openai.com/v1/chat/completions via HTTPS_PROXY:\n"
     rows = []
     with client:
         allowed = probe(llm, lambda: sdk_chat(client, CLEAN))
-        rows.append(Row("allow", via + CLEAN, allowed.answer.describe(), allowed.took_ms, allowed.llm_text(),
+        rows.append(Row("allow", CLEAN, allowed.answer.describe(), allowed.took_ms, allowed.llm_text(),
                         allowed.answer.status == 200 and allowed.llm_called, "allow 200"))
         blocked = probe(llm, lambda: sdk_chat(client, INJECTION))
         decision = blocked.answer.headers.get("x-akto-guardrails-decision")
-        rows.append(Row("block", via + INJECTION, blocked.answer.describe(), blocked.took_ms, blocked.llm_text(),
+        rows.append(Row("block", INJECTION, blocked.answer.describe(), blocked.took_ms, blocked.llm_text(),
                         blocked.answer.status == 403 and decision == "blocked" and not blocked.llm_called,
                         f"block 403 + X-Akto-Guardrails-Decision: {decision} (LLM not called)"))
         modified = probe(llm, lambda: sdk_chat(client, PII))
         seen = modified.received[-1] if modified.received else None
         text = last_user_text(seen) if seen else ""
-        rows.append(Row("modify", via + PII, modified.answer.describe(), modified.took_ms,
+        rows.append(Row("modify", PII, modified.answer.describe(), modified.took_ms,
                         modified.llm_text(f"model {seen.model if seen else None}, {text!r}"),
                         modified.answer.status == 200 and MASKED in text and EMAIL not in text
                         and seen is not None and seen.model == MODEL, "modify: PII masked, model kept"))
@@ -312,7 +311,7 @@ def run_egress(hosts: EgressHosts) -> list[Row]:
             down = probe(llm, lambda: sdk_chat(client, CLEAN))
         finally:
             akto.client.remove_fault(rule.id)
-        rows.append(Row("engine down, fail_open", via + CLEAN + '\n(engine fault {"type": "down"}: connection refused)',
+        rows.append(Row("engine down, fail_open", CLEAN + '\n(engine fault {"type": "down"}: connection refused)',
                         down.answer.describe(), down.took_ms, down.llm_text(),
                         down.answer.status == 200 and down.llm_called, "engine down under fail_open passes (200)"))
     return rows
@@ -374,29 +373,27 @@ def parallel_llm_text(blocked: Probe, hosts: TrueFoundryHosts) -> str:
     state = hosts.gateway.client.last_exchange()["llm"]
     if not blocked.llm_called:
         return f"[green]no[/green] (gateway: model call {state})"
-    return f"yes, in parallel with the guardrail (gateway: model call {state}, answer dropped)"
+    return f"yes, in parallel (gateway: model call {state}, answer dropped)"
 
 
 def run_truefoundry(hosts: TrueFoundryHosts) -> list[Row]:
     llm = hosts.llm
-    via = "client → gateway → Akto endpoint (?sync=true) → engine; "
     rows = []
     allowed = probe(llm, lambda: hosts.chat(CLEAN, ENFORCE))
-    rows.append(Row("allowed, Enforce", via + f"strategy Enforce:\n{CLEAN}", allowed.answer.describe(), allowed.took_ms,
+    rows.append(Row("allowed, Enforce", f"Enforce:\n{CLEAN}", allowed.answer.describe(), allowed.took_ms,
                     allowed.llm_text(), allowed.answer.status == 200 and allowed.llm_called, "allowed 200"))
     enforced = probe(llm, lambda: hosts.chat(INJECTION, ENFORCE))
-    rows.append(Row("blocked, Enforce", via + f"strategy Enforce:\n{INJECTION}", enforced.answer.describe(),
+    rows.append(Row("blocked, Enforce", f"Enforce:\n{INJECTION}", enforced.answer.describe(),
                     enforced.took_ms, parallel_llm_text(enforced, hosts),
                     enforced.answer.status == 400 and "guardrail_checks_failed" in enforced.answer.key_field,
                     "blocked under Enforce: 400 guardrail_checks_failed"))
     ignored = probe(llm, lambda: hosts.chat(INJECTION, IGNORE_ON_ERROR))
-    rows.append(Row("blocked, Enforce But Ignore On Error", via + f"strategy Enforce But Ignore On Error:\n{INJECTION}",
+    rows.append(Row("blocked, Enforce But Ignore On Error", f"Enforce But Ignore On Error:\n{INJECTION}",
                     ignored.answer.describe(), ignored.took_ms, ignored.llm_text(),
                     ignored.answer.status == 200 and ignored.llm_called,
                     "the same prompt under Enforce But Ignore On Error passes (200, LLM called)"))
     verdict = probe(llm, lambda: hosts.chat(INJECTION, IGNORE_ON_ERROR_VERDICT))
-    rows.append(Row("… with ?answer=verdict", via.replace("?sync=true", "?sync=true&answer=verdict")
-                    + f"strategy Enforce But Ignore On Error:\n{INJECTION}", verdict.answer.describe(), verdict.took_ms,
+    rows.append(Row("… with ?answer=verdict", f"Enforce But Ignore On Error, URL ?sync=true&answer=verdict:\n{INJECTION}", verdict.answer.describe(), verdict.took_ms,
                     parallel_llm_text(verdict, hosts),
                     verdict.answer.status == 400, "?answer=verdict makes it block there too (400)"))
     return rows
@@ -416,8 +413,8 @@ class Leg:
 LEGS = (
     Leg("litellm", "Leg 2 · LiteLLM", "LiteLLM proxy 1.106.2 + the reference hook (akto-validate pre_call, fail_closed, "
         "guardrail_timeout 1; akto-ingest post_call)", start_litellm, run_litellm),
-    Leg("egress", "Leg 3 · egress", "mitmdump 11.0.2 + the egress addon (fail_open), the official openai SDK "
-        "through HTTPS_PROXY", start_egress, run_egress),
-    Leg("truefoundry", "Leg 4 · TrueFoundry", "TrueFoundry gateway simulator → Akto's TrueFoundry endpoint (fail_open) "
-        "→ engine", start_truefoundry, run_truefoundry),
+    Leg("egress", "Leg 3 · egress", "the official openai SDK → https://api.openai.com/v1/chat/completions through "
+        "HTTPS_PROXY → mitmdump 11.0.2 + the egress addon (fail_open) → the fake LLM", start_egress, run_egress),
+    Leg("truefoundry", "Leg 4 · TrueFoundry", "client → TrueFoundry gateway simulator → Akto's TrueFoundry endpoint "
+        "(?sync=true, fail_open) → engine; the gateway's input guardrail strategy per row", start_truefoundry, run_truefoundry),
 )
