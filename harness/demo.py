@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import signal
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -160,8 +161,19 @@ def journal_line(engine_url: str) -> str:
     return f"The engine's journal: {total} calls" + (f" ({per_namespace})." if namespaces else ".")
 
 
+def interrupt_on_sigterm() -> None:
+    """``kill <pid>`` stops the demo the way Ctrl-C does, so the hosts are stopped on the way out (a shell
+    that starts the demo in the background makes it ignore SIGINT)."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def keep_running(engine_url: str, runs: list[LegRun]) -> None:
-    console.print(f"\nEverything stays up until Ctrl-C. Engine {engine_url} (admin API {engine_url}/__admin/docs).")
+    console.print(f"\nEverything stays up until Ctrl-C (or SIGTERM). Engine {engine_url} "
+                  f"(admin API {engine_url}/__admin/docs).", soft_wrap=True)
     for run in runs:
         for line in run.hosts.urls() if run.hosts is not None else ():
             console.print(Text(line), soft_wrap=True)
@@ -172,13 +184,25 @@ def keep_running(engine_url: str, runs: list[LegRun]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m harness.demo", description=__doc__.splitlines()[0])
-    parser.add_argument("--keep-running", action="store_true", help="leave everything up until Ctrl-C")
+    parser.add_argument("--keep-running", action="store_true", help="leave everything up until Ctrl-C or SIGTERM")
     names = ["engine", *(leg.name for leg in LEGS)]
     parser.add_argument("--leg", action="append", choices=names, help="run only this leg (repeatable; default: all)")
     args = parser.parse_args(argv)
     chosen = args.leg or names
     legs = [leg for leg in LEGS if leg.name in chosen]
     began = time.perf_counter()
+    interrupt_on_sigterm()
+    try:
+        runs = tour_and_legs(legs, chosen, args.keep_running)
+    except KeyboardInterrupt:
+        console.print("Interrupted: every host is stopped.")
+        return 130
+    console.print(f"Took {time.perf_counter() - began:.1f} s.", soft_wrap=True)
+    return 0 if all(run.ok for run in runs) else 1
+
+
+def tour_and_legs(legs: list[Leg], chosen: list[str], stay_up: bool) -> list[LegRun]:
+    """Leg 1 while the connector hosts start, then each connector leg, the summary, and everything stopped."""
     with contextlib.ExitStack() as stack:
         engine_url = stack.enter_context(running_engine())
         starting = start_in_background(legs, engine_url, stack)
@@ -195,10 +219,9 @@ def main(argv: list[str] | None = None) -> int:
         for run in runs:
             console.print(run.summary(), soft_wrap=True)
         console.print(journal_line(engine_url), soft_wrap=True)
-        console.print(f"Took {time.perf_counter() - began:.1f} s.", soft_wrap=True)
-        if args.keep_running:
+        if stay_up:
             keep_running(engine_url, runs)
-    return 0 if all(run.ok for run in runs) else 1
+    return runs
 
 
 if __name__ == "__main__":

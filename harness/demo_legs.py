@@ -195,6 +195,10 @@ def run_litellm(hosts: LiteLLMHosts) -> list[Row]:
                     masked.answer.status == 200 and MASKED in received and EMAIL not in received,
                     "PII 200, masked before the LLM"))
 
+    # The clean and PII answers are ingested in the background: let both land first, so that the hang
+    # below meets only the next request's pre_call check.
+    wait_until(lambda: len(akto.client.ingest_records(status_code=200)) >= 2, timeout=10,
+               what="the post_call ingests of the clean and PII requests")
     rule = akto.client.add_fault({"type": "hang"})
     try:
         hung = probe(llm, lambda: hosts.chat(CLEAN))

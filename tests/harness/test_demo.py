@@ -85,7 +85,8 @@ def test_a_host_that_fails_to_start_is_reported_with_its_log_and_fails_the_demo(
 
 @pytest.mark.slow
 @pytest.mark.timeout(90)
-def test_keep_running_leaves_the_hosts_up_until_ctrl_c_then_stops_them_all() -> None:
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_keep_running_leaves_the_hosts_up_until_stopped_then_stops_them_all(stop_signal: signal.Signals) -> None:
     child = subprocess.Popen([sys.executable, "-m", "harness.demo", "--leg", "truefoundry", "--keep-running"],
                              cwd=REPO_ROOT, env={**os.environ, "COLUMNS": "250", "PYTHONUNBUFFERED": "1"},
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -101,7 +102,7 @@ def test_keep_running_leaves_the_hosts_up_until_ctrl_c_then_stops_them_all() -> 
         gateway = next(url for url in urls if "/api/llm/chat/completions" in url)
         assert httpx.post(gateway, json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]},
                           timeout=10, trust_env=False).status_code == 200, "the gateway still serves traffic"
-        child.send_signal(signal.SIGINT)
+        child.send_signal(stop_signal)
         assert child.wait(timeout=30) == 0
     finally:
         if child.poll() is None:  # a failed assertion: still let the demo stop its hosts
@@ -112,7 +113,7 @@ def test_keep_running_leaves_the_hosts_up_until_ctrl_c_then_stops_them_all() -> 
                 child.kill()
                 child.wait(timeout=10)
     wait_until(lambda: not any(port_open(port)() for port in urls.values()), timeout=15,
-               what="every host stopped after Ctrl-C")
+               what=f"every host stopped after {stop_signal.name}")
 
 
 def forward_lines(child: subprocess.Popen[str], lines: queue.Queue[str | None]) -> None:
