@@ -22,6 +22,10 @@ if TYPE_CHECKING:
 
 ENGINE_URL_ENV = "AKTO_HARNESS_ENGINE_URL"
 
+# Tests talk only to loopback: importing litellm in a test process (the in-process hook tests do) would
+# otherwise download its model price map from the internet at import time.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
 
 @pytest.fixture(scope="session")
 def akto_engine() -> "Iterator[EngineProcess | ExternalEngine]":
