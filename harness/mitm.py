@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from harness.process import LOOPBACK, ManagedProcess, StartupError, free_port, port_open
+from harness.process import LOOPBACK, ManagedProcess, port_open, start_on_free_port
 
 MITMDUMP_ENV = "AKTO_HARNESS_MITMDUMP"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -105,22 +105,16 @@ class MitmDump:
         return argv
 
     def start(self) -> "MitmDump":
-        last_error: StartupError | None = None
-        for _ in range(3):  # the free port may be taken between free_port() and bind()
-            self.port = free_port()
+        def build(port: int) -> ManagedProcess:
+            self.port = port
             self.process = ManagedProcess(
                 "mitmdump", self.argv(), ready=self._ready, env={"PYTHONUNBUFFERED": "1", **self.env},
                 startup_timeout=self.startup_timeout, log_dir=self.log_dir,
             )
-            try:
-                self.process.start()
-                return self
-            except StartupError as exc:
-                last_error = exc
-                if "address already in use" not in str(exc).lower():
-                    raise
-        assert last_error is not None
-        raise last_error
+            return self.process
+
+        start_on_free_port(build)
+        return self
 
     def stop(self, grace: float = 1.0) -> int | None:
         """SIGTERM, then SIGKILL after ``grace`` s: mitmdump takes ~2 s to wind down and keeps no state to save."""

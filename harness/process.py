@@ -144,3 +144,20 @@ class ManagedProcess:
 
 
 _PROXY_VARS = {"http_proxy", "https_proxy", "all_proxy", "no_proxy"}
+
+
+def start_on_free_port(build: Callable[[int], ManagedProcess], *, attempts: int = 3) -> ManagedProcess:
+    """Start the process ``build(port)`` makes for a port from :func:`free_port`, and return it started.
+
+    A port that was free when picked can be taken before the child binds it (other tests pick ports at
+    the same time), so an "address already in use" start is retried on a fresh port; any other failure
+    is raised at once.
+    """
+    for attempt in range(attempts):
+        process = build(free_port())
+        try:
+            return process.start()
+        except StartupError as exc:
+            if "address already in use" not in str(exc).lower() or attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover

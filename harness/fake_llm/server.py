@@ -12,7 +12,7 @@ import httpx
 
 from harness.fake_llm.client import FakeLLMClient
 from harness.fake_llm.script import DEFAULT_MAX_RECORDED
-from harness.process import LOOPBACK, ManagedProcess, StartupError, free_port
+from harness.process import LOOPBACK, ManagedProcess, start_on_free_port
 
 #: Names the generated test certificate is valid for (``tls=True``).
 DEFAULT_TLS_NAMES = ("127.0.0.1", "localhost")
@@ -75,21 +75,16 @@ class FakeLLMServer:
     def start(self) -> "FakeLLMServer":
         if self._generate_tls:
             self._make_certificate()
-        last_error: StartupError | None = None
-        for _ in range(3):  # the free port may be taken between free_port() and bind()
-            self.port = free_port()
+
+        def build(port: int) -> ManagedProcess:
+            self.port = port
             self.process = ManagedProcess(
                 "fake-llm", self._argv(), ready=self._ready, startup_timeout=self.startup_timeout, log_dir=self.log_dir
             )
-            try:
-                self.process.start()
-                return self
-            except StartupError as exc:
-                last_error = exc
-                if "address already in use" not in str(exc).lower():
-                    raise
-        assert last_error is not None
-        raise last_error
+            return self.process
+
+        start_on_free_port(build)
+        return self
 
     def stop(self) -> None:
         if self._client is not None:
