@@ -10,7 +10,7 @@ import asyncio
 import json
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import uvicorn
 
@@ -25,6 +25,8 @@ class Answer:
     content_type: str = "application/json"
     #: Answer only once this many calls have arrived (bounded by 5 s, then 504): proves calls run in parallel.
     barrier: int = 0
+    #: Answer only once this returns true (polled off the event loop, bounded by 5 s, then 504).
+    gate: Callable[[], bool] | None = None
 
     def encoded(self) -> bytes:
         return self.body if isinstance(self.body, bytes) else json.dumps(self.body).encode()
@@ -91,6 +93,13 @@ class ScriptedServer:
                         await self._arrived.wait()
             except TimeoutError:
                 answer = Answer(status=504, body={"error": "barrier not reached: calls did not run in parallel"})
+        if answer.gate is not None:
+            try:
+                async with asyncio.timeout(5):
+                    while not await asyncio.to_thread(answer.gate):
+                        await asyncio.sleep(0.02)
+            except TimeoutError:
+                answer = Answer(status=504, body={"error": "gate condition not reached"})
         if answer.delay_s:
             await asyncio.sleep(answer.delay_s)
         payload = answer.encoded()
