@@ -22,7 +22,6 @@ Target: endpoint p50 added latency < 1 ms.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from pathlib import Path
