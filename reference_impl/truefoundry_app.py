@@ -235,7 +235,6 @@ class TrueFoundryApp:
         return to_envelope(call, account_id=engine.akto_account_id, vxlan_id=engine.akto_vxlan_id, **overrides)
 
 
-
 def _transport(settings: TrueFoundrySettings) -> Any:
     if settings.http_client == "httpx":
         return None
