@@ -201,17 +201,21 @@ def test_raw_and_bearer_tokens_are_both_accepted(direct: Direct) -> None:
         assert direct.post(direct.body(), token=header).status_code == 200, header
 
 
-@pytest.mark.parametrize("token, message", [
-    (None, "missing Authorization token"),
-    ("", "missing Authorization token"),
-    ("Bearer", "missing Authorization token"),
-    ("not-a-jwt", "token is not a well-formed JWT"),
-    (make_token("some-other-secret-of-sufficient-length-0123"), "token signature does not verify"),
-    (make_token(TEST_JWT_SECRET, expires_in=-60), "token expired"),
-    (make_token(TEST_JWT_SECRET, account_id=None), "token has no accountId claim"),
-])
-def test_bad_tokens_get_401_with_action_errors(direct: Direct, token: str | None, message: str) -> None:
-    response = direct.post(direct.body(INJECTION), token=token)
+BAD_TOKENS = {  # made per test, not at collection: xdist workers must collect the same test ids
+    "absent": (lambda: None, "missing Authorization token"),
+    "empty": (lambda: "", "missing Authorization token"),
+    "bearer-only": (lambda: "Bearer", "missing Authorization token"),
+    "not-a-jwt": (lambda: "not-a-jwt", "token is not a well-formed JWT"),
+    "other-key": (lambda: make_token("some-other-secret-of-sufficient-length-0123"), "token signature does not verify"),
+    "expired": (lambda: make_token(TEST_JWT_SECRET, expires_in=-60), "token expired"),
+    "no-account": (lambda: make_token(TEST_JWT_SECRET, account_id=None), "token has no accountId claim"),
+}
+
+
+@pytest.mark.parametrize("kind", list(BAD_TOKENS))
+def test_bad_tokens_get_401_with_action_errors(direct: Direct, kind: str) -> None:
+    make, message = BAD_TOKENS[kind]
+    response = direct.post(direct.body(INJECTION), token=make())
     assert response.status_code == 401
     assert response.json() == {"actionErrors": [message]}
     assert direct.entries() == []
