@@ -55,6 +55,7 @@ SENT_PAYLOAD = "akto.request_payload"
 ANSWERED = "akto.answered"  # this addon wrote the response (block / unavailable)
 STREAMED = "akto.streamed"
 GATE = "akto.stream_gate"
+FORWARDER = "akto.stream_forwarder"
 STREAM_ALERTS = "akto.stream_alerts"
 
 
@@ -175,7 +176,7 @@ class AktoGuardrails:
             flow.response.stream = driver.forward
         else:
             tap = AsyncStreamTap(lambda text: self._spawn_batch_check(flow, text), self.settings.batch_chars)
-            flow.response.stream = _async_forwarder(tap, decoder)
+            flow.response.stream = flow.metadata[FORWARDER] = _AsyncForwarder(tap, decoder)
 
     async def akto_stream_gate(self, flow: http.HTTPFlow) -> None:
         """Sync mode: the stream layer waits here while a held batch gets its verdict."""
@@ -184,6 +185,7 @@ class AktoGuardrails:
             await driver.gate.settle()
 
     async def response(self, flow: http.HTTPFlow) -> None:
+        self._end_async_stream(flow)
         if not self._response_inspected(flow) or flow.metadata.get(STREAMED):
             return
         assert flow.response is not None and self.engine is not None
@@ -214,6 +216,15 @@ class AktoGuardrails:
                 return
             flow.response.text = json.dumps(new_body, ensure_ascii=False)
             log.info("akto egress: response modified by guardrails")
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        self._end_async_stream(flow)
+
+    @staticmethod
+    def _end_async_stream(flow: http.HTTPFlow) -> None:
+        forwarder = flow.metadata.get(FORWARDER)
+        if isinstance(forwarder, _AsyncForwarder):
+            forwarder.end()
 
     # --- stream batches ----------------------------------------------------------------------------
 
@@ -301,17 +312,32 @@ def _chunks(data: bytes) -> list[bytes]:
     return [data] if data else []
 
 
-def _async_forwarder(tap: AsyncStreamTap, decoder: StreamDecoder) -> Any:
-    """The ``flow.response.stream`` callable of async mode: forward at once, check on the side."""
+class _AsyncForwarder:
+    """The ``flow.response.stream`` callable of async mode: forward at once, check on the side.
 
-    def forward(data: bytes) -> list[bytes]:
+    mitmproxy marks the end of a stream by calling it with ``b""``; a stream the peer cuts short can end
+    without that call, so the ``response`` and ``error`` hooks call :meth:`end` too (it runs once), and
+    the last batch of text is always checked.
+    """
+
+    def __init__(self, tap: AsyncStreamTap, decoder: StreamDecoder) -> None:
+        self.tap = tap
+        self.decoder = decoder
+        self.ended = False
+
+    def __call__(self, data: bytes) -> list[bytes]:
         if data:
-            return _chunks(tap.feed(decoder.decode(data)))
-        tail = tap.feed(decoder.flush())  # b"" marks the end of the stream
-        tap.finish()
-        return _chunks(tail)
+            return _chunks(self.tap.feed(self.decoder.decode(data)))
+        return _chunks(self.end())
 
-    return forward
+    def end(self) -> bytes:
+        """Check what is left of the text (once) and return the decoder's last bytes."""
+        if self.ended:
+            return b""
+        self.ended = True
+        tail = self.tap.feed(self.decoder.flush())
+        self.tap.finish()
+        return tail
 
 
 class _GateDriver:

@@ -6,6 +6,7 @@ import json
 import time
 
 import anthropic
+import httpx
 import openai
 import pytest
 
@@ -115,3 +116,17 @@ def test_sync_mode_holds_text_until_the_verdict(egress_proxy, egress_llm, egress
                 break
     assert first_text is not None
     assert first_text - started >= 0.6, "no text may reach the client before its batch's verdict"
+
+
+def test_async_mode_checks_the_last_batch_of_a_stream_the_provider_cuts_short(egress_proxy, egress_llm, egress_akto,
+                                                                               monkeypatch):
+    """Without the end-of-stream marker (the provider dropped the connection), the text seen so far must
+    still be checked: the error / response hooks flush the last, partial batch."""
+    egress_llm.set_script(reply="one two three four five six seven eight", stream_chunk_chars=4, abort_stream_after=3)
+    use_proxy_env(monkeypatch, egress_proxy(stream_mode="async", batch_chars=10_000))  # one batch: the partial one
+
+    with pytest.raises((openai.APIError, httpx.HTTPError)):  # the SDK surfaces the cut as httpx's error
+        for _ in openai_stream():
+            pass
+    [batch] = egress_akto.client.wait_for(2, timeout=10)[1:]  # the request phase, then the flushed batch
+    assert batch.flags.response_guardrails and "one two" in (batch.response_payload or "")
