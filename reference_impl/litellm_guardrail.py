@@ -50,7 +50,7 @@ from .litellm_envelope import (
 )
 from .litellm_startup import GuardrailStartupError, check_sibling_entries
 from .litellm_stream import StreamCollector
-from .litellm_transport import AiohttpTransport
+from .core.aiohttp_transport import AiohttpTransport
 
 log = logging.getLogger("akto.litellm")
 
@@ -86,10 +86,7 @@ class AktoGuardrail(CustomGuardrail):
             self.settings = load_settings(params)
         except ConfigError as exc:
             raise GuardrailStartupError(f"guardrail {params.get('guardrail_name')!r}: {exc}") from None
-        self.engine = EngineClient(self.settings, transport=AiohttpTransport(
-            max_connections=self.settings.max_connections, verify=self.settings.verify,
-            timeout_s=self.settings.guardrail_timeout + 1,
-        ))
+        self.engine = EngineClient(self.settings, transport=AiohttpTransport.for_settings(self.settings))
         super().__init__(
             guardrail_name=params.get("guardrail_name"),
             supported_event_hooks=[GuardrailEventHooks.pre_call, GuardrailEventHooks.post_call],

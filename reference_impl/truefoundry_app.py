@@ -44,6 +44,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, m
 from mock_akto.wire import TRUEFOUNDRY_PATH, Envelope
 
 from .core import ConfigError, EngineClient, EngineFailure, EngineSettings, FailMode, on_failure
+from .core.aiohttp_transport import AiohttpTransport
 from .truefoundry_auth import TokenVerifier, Unauthorized
 from .truefoundry_records import (
     TRUEFOUNDRY_CONNECTOR,
@@ -87,7 +88,7 @@ class TrueFoundrySettings(BaseModel):
     #: also blocks under "Enforce But Ignore On Error". A guardrail URL can choose with ``?answer=``.
     block_answer: BlockAnswer = "akto"
     #: The HTTP stack under the shared engine client: ``aiohttp`` (about a quarter of httpx's CPU per call,
-    #: see reference_impl/aiohttp_transport.py) or httpx's own.
+    #: see reference_impl/core/aiohttp_transport.py) or httpx's own.
     http_client: Literal["aiohttp", "httpx"] = "aiohttp"
 
     @property
@@ -238,9 +239,7 @@ class TrueFoundryApp:
 def _transport(settings: TrueFoundrySettings) -> Any:
     if settings.http_client == "httpx":
         return None
-    from .aiohttp_transport import AiohttpTransport
-
-    return AiohttpTransport(max_connections=settings.engine.max_connections, verify=settings.engine.verify)
+    return AiohttpTransport.for_settings(settings.engine)
 
 
 def _answer_style(value: str | None, default: BlockAnswer) -> BlockAnswer:

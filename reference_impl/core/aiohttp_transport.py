@@ -1,10 +1,14 @@
-"""An httpx transport over aiohttp, for the engine client inside the LiteLLM proxy.
+"""An httpx transport over aiohttp, under the shared :class:`~reference_impl.core.EngineClient`.
 
-Why: the shared ``core.EngineClient`` speaks httpx, whose connection layer costs about 1 ms of CPU per call
-on loopback here; aiohttp (already loaded in every LiteLLM proxy: LiteLLM's own HTTP calls use it) costs
-about 0.2 ms. The proxy serves requests on one event loop, so client CPU is latency for everyone. The
-client, its total deadline and its failure classification stay exactly as in core: this transport only
-moves bytes, and turns aiohttp's exceptions into the httpx ones core already maps by type.
+Why: httpx's own connection layer (httpcore + anyio) costs about 1 ms of CPU per loopback call here,
+aiohttp about 0.2 ms, and a connector's host serves every request on one event loop, so client CPU is
+latency for everyone (bench/litellm_overhead.py, bench/truefoundry_overhead.py). The client, its total
+deadline and its failure classification stay exactly as in core: this transport only moves bytes, and
+turns aiohttp's exceptions into the httpx ones core already maps by type (tests/truefoundry/
+test_transport.py runs every engine fault through both transports and expects the same failure kind).
+
+A library (``httpx-aiohttp``) does the same job; we keep this one because each aiohttp error class below
+is mapped and tested against real socket faults, which that library's mapping does not cover fully.
 """
 
 from __future__ import annotations
@@ -15,16 +19,25 @@ import ssl
 import aiohttp
 import httpx
 
+from .settings import EngineSettings
+
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
     """One aiohttp session (created on first use, inside the running loop) with bounded connections."""
 
-    def __init__(self, *, max_connections: int, verify: bool | str = True, timeout_s: float | None = None) -> None:
+    def __init__(self, *, max_connections: int = 100, verify: bool | str = True, timeout_s: float | None = None) -> None:
         self.max_connections = max_connections
         self.verify = verify
         #: aiohttp's own total timeout, a backstop behind core's deadline around the whole call.
         self.timeout_s = timeout_s
         self._session: aiohttp.ClientSession | None = None
+
+    @classmethod
+    def for_settings(cls, settings: "EngineSettings") -> "AiohttpTransport":
+        """The transport a connector's engine client uses: its pool bound, its TLS setting, and aiohttp's own
+        timeout one second behind core's deadline (a backstop, never the bound that fires)."""
+        return cls(max_connections=settings.max_connections, verify=settings.verify,
+                   timeout_s=settings.guardrail_timeout + 1)
 
     def _ssl(self) -> ssl.SSLContext | bool:
         if isinstance(self.verify, str):
