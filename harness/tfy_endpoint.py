@@ -13,7 +13,7 @@ from typing import Any
 
 import jwt
 
-from harness.process import LOOPBACK, ManagedProcess, StartupError, free_port, http_ready
+from harness.process import LOOPBACK, ManagedProcess, http_ready, start_on_free_port
 from mock_akto.wire import TRUEFOUNDRY_PATH
 
 #: A test-only HS256 secret (32+ bytes, so PyJWT does not warn). Never a real credential.
@@ -79,21 +79,15 @@ class TrueFoundryEndpoint:
         return f"{self.base_url}{TRUEFOUNDRY_PATH}" + (f"?{params}" if params else "")
 
     def start(self) -> "TrueFoundryEndpoint":
-        last_error: StartupError | None = None
-        for _ in range(3):  # the free port may be taken between free_port() and bind()
-            self.port = free_port()
-            argv = [sys.executable, "-m", "reference_impl.truefoundry_app", "--port", str(self.port), *self.argv_options]
+        def build(port: int) -> ManagedProcess:
+            self.port = port
+            argv = [sys.executable, "-m", "reference_impl.truefoundry_app", "--port", str(port), *self.argv_options]
             self.process = ManagedProcess("tfy-endpoint", argv, ready=http_ready(f"{self.base_url}/health"),
                                           env=self.env, startup_timeout=self.startup_timeout, log_dir=self.log_dir)
-            try:
-                self.process.start()
-                return self
-            except StartupError as exc:
-                last_error = exc
-                if "address already in use" not in str(exc).lower():
-                    raise
-        assert last_error is not None
-        raise last_error
+            return self.process
+
+        start_on_free_port(build)
+        return self
 
     def stop(self) -> None:
         if self.process is not None:

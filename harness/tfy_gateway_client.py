@@ -14,7 +14,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import httpx
 
-from harness.process import LOOPBACK, ManagedProcess, StartupError, free_port, http_ready
+from harness.process import LOOPBACK, ManagedProcess, http_ready, start_on_free_port
 from harness.tfy_guardrails import GuardrailConfig
 
 DEFAULT_MODEL = "openai-main/gpt-4o-mini"
@@ -144,22 +144,16 @@ class TfyGatewayServer:
         return self._client
 
     def start(self) -> "TfyGatewayServer":
-        last_error: StartupError | None = None
-        for _ in range(3):  # the free port may be taken between free_port() and bind()
-            self.port = free_port()
-            argv = [sys.executable, "-m", "harness.tfy_gateway", "--port", str(self.port), "--llm-url", self.llm_url,
+        def build(port: int) -> ManagedProcess:
+            self.port = port
+            argv = [sys.executable, "-m", "harness.tfy_gateway", "--port", str(port), "--llm-url", self.llm_url,
                     "--contract", self.contract]
             self.process = ManagedProcess("tfy-gateway", argv, ready=http_ready(f"{self.url}/__tfy/health"),
                                           startup_timeout=self.startup_timeout, log_dir=self.log_dir)
-            try:
-                self.process.start()
-                return self
-            except StartupError as exc:
-                last_error = exc
-                if "address already in use" not in str(exc).lower():
-                    raise
-        assert last_error is not None
-        raise last_error
+            return self.process
+
+        start_on_free_port(build)
+        return self
 
     def stop(self) -> None:
         if self._client is not None:
