@@ -53,5 +53,20 @@ def akto(akto_engine: "EngineProcess | ExternalEngine", request: pytest.FixtureR
         namespace.close()
 
 
-# Fixtures defined in their own modules, registered here so every test (and users' suites) get them.
+# Fixtures defined in their own modules, registered here so every test (and users' suites) get them:
+# fake LLM providers, the egress proxy (mitmdump with any addon), the TrueFoundry gateway simulator and
+# endpoint, the LiteLLM proxy factory (any config.yaml), and the scenario runner's instance pool.
 from harness.fixtures_llm import fake_llm, fake_llm_client, fake_llm_tls  # noqa: E402,F401
+from harness.fixtures_mitm import (  # noqa: E402,F401
+    egress_addon_path,
+    egress_akto,
+    egress_llm,
+    egress_namespace,
+    egress_pool,
+    egress_proxy,
+    egress_upstream,
+    mitm_confdir,
+)
+from harness.fixtures_tfy import tfy, tfy_endpoints, tfy_gateway, tfy_token  # noqa: E402,F401
+from harness.litellm_proxy import litellm_proxy_factory  # noqa: E402,F401
+from harness.scenarios.pytest_support import scenario_pool  # noqa: E402,F401

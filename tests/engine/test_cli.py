@@ -303,3 +303,17 @@ def test_every_bundled_apply_file_is_valid() -> None:
         assert load_bundled_apply_file(name).description
     with pytest.raises(PresetFileError):
         parse_preset_file("faults: 3")
+
+
+def test_serving_tunes_the_collector_and_an_embedded_engine_does_not(make_engine) -> None:  # noqa: ANN001
+    """``serve`` freezes the startup heap and raises the young threshold (GC pauses were the delay tail);
+    an engine embedded in a test process must leave that process's collector as it was."""
+    import gc
+
+    before = gc.get_threshold()
+    make_engine()
+    assert gc.get_threshold() == before
+    code = ("import gc; from mock_akto.server import SERVING_GC_THRESHOLD, tune_gc_for_serving; "
+            "tune_gc_for_serving(); print(gc.get_freeze_count() > 10_000, gc.get_threshold()[0] == SERVING_GC_THRESHOLD)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.stdout.split() == ["True", "True"], result.stderr

@@ -21,6 +21,7 @@ import pytest
 
 from harness.process import ManagedProcess, free_port, http_ready
 from mock_akto import wire
+from mock_akto.client import MockAktoClient
 from mock_akto.faults import (
     FAULTS, HTML_ERROR_PAGE, NON_JSON_TEXT, LognormalDelay, RandomDataThenClose, UniformDelay, parse_fault,
 )
@@ -146,6 +147,35 @@ def test_a_delay_then_a_status_arrives_late_with_that_status(client: httpx.Clien
     fault = {"type": "uniform_delay", "lower_ms": 200, "upper_ms": 220, "then": {"type": "status", "status": 502}}
     response, elapsed = timed(call, client, fault)
     assert response.status_code == 502 and elapsed >= 0.195
+
+
+def test_chained_delays_add_up(client: httpx.Client) -> None:
+    fault = {"type": "fixed_delay", "ms": 150, "then": {"type": "fixed_delay", "ms": 150}}
+    response, elapsed = timed(call, client, fault)
+    assert response.status_code == 200 and elapsed >= 0.3
+
+
+def test_a_delay_counts_from_when_the_engine_received_the_call(make_engine) -> None:  # noqa: ANN001
+    """The engine starts counting when the call reaches it (its headers), not after its own work: a client
+    that takes 400 ms to upload the body of a 300 ms-delayed call gets the answer right after the body,
+    not 300 ms later; and never before 300 ms from the headers."""
+    engine = make_engine()
+    with MockAktoClient(engine.url) as admin:
+        admin.add_fault({"type": "fixed_delay", "ms": 300})
+    body = json.dumps({"requestPayload": "hello"}).encode()
+    head = (f"POST {PROXY_PATH}?guardrails=true HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
+            f"content-length: {len(body)}\r\n\r\n").encode()
+    with socket.create_connection(("127.0.0.1", engine.port), timeout=10) as sock:
+        sock.sendall(head)
+        headers_sent = time.monotonic()
+        time.sleep(0.4)  # the slow upload under test, not a synchronisation
+        sock.sendall(body)
+        body_sent = time.monotonic()
+        first = sock.recv(65536)
+        answered = time.monotonic()
+    assert first.startswith(b"HTTP/1.1 200")
+    assert answered - headers_sent >= 0.3
+    assert answered - body_sent < 0.3, f"answered {answered - body_sent:.3f}s after the body: the delay restarted"
 
 
 def test_200_concurrent_delays_do_not_queue(server: tuple[str, int]) -> None:

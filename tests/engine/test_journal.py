@@ -225,6 +225,13 @@ def test_a_reset_connection_is_journaled_without_a_status(akto) -> None:  # noqa
     assert entry_.status is None
 
 
+def test_a_fault_that_replaces_the_answer_is_journaled_with_the_status_it_sent(akto) -> None:  # noqa: ANN001
+    akto.client.add_fault({"type": "fixed_delay", "ms": 10, "then": {"type": "status", "status": 503}})
+    assert httpx.post(akto.url + PROXY, json=envelope(), timeout=5).status_code == 503
+    (entry_,) = akto.client.wait_for(1, timeout=5, status=503)
+    assert entry_.fault == "fixed_delay" and entry_.done
+
+
 # --------------------------------------------------------------------------------------------- ingest records
 
 

@@ -14,10 +14,6 @@ import pytest
 
 from harness.fake_llm import FakeLLMClient, FakeLLMError, FakeLLMServer
 from harness.fake_llm.script import RecordedRequest, Recorder, Script
-import harness.pytest_plugin
-
-if not hasattr(harness.pytest_plugin, "fake_llm"):  # until the plugin registers harness.fixtures_llm itself
-    from harness.fixtures_llm import fake_llm, fake_llm_client, fake_llm_tls  # noqa: F401
 
 pytestmark = pytest.mark.timeout(60)
 
