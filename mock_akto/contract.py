@@ -570,7 +570,7 @@ class ContractRoutes:
             await send(message)
 
         try:
-            await fault.apply(Exchange(scope, receive, send_and_note, answer))
+            await fault.apply(Exchange(scope, receive, send_and_note, answer, started))
         finally:
             entry.status = answered[0] if answered else None
             entry.duration_ms = (time.perf_counter() - started) * 1000

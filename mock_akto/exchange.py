@@ -8,6 +8,7 @@ client. Without a fault the engine calls :meth:`Exchange.deliver` itself.
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, MutableMapping
 
@@ -63,12 +64,17 @@ class Answer:
 
 @dataclass
 class Exchange:
-    """The live exchange: ASGI channels, the computed answer and the raw socket."""
+    """The live exchange: ASGI channels, the computed answer and the raw socket.
+
+    ``started`` is when the engine received the call (``time.perf_counter()`` seconds, taken as its ASGI
+    call began): delays count from it, so the engine's own work is inside a delay, not added to it.
+    """
 
     scope: MutableMapping[str, Any]
     receive: Receive
     send: Send
     answer: Answer
+    started: float = field(default_factory=time.perf_counter)
 
     @property
     def raw(self) -> RawSocket:

@@ -3,7 +3,8 @@
 Each fault's fields are exactly its admin-API / YAML / CLI config, and its one method
 ``async def apply(exchange)`` decides how (or whether) the engine's already computed answer reaches the
 client. Faults are real socket behaviour: resets are RSTs, empty replies are FINs, truncations promise a
-``content-length`` they do not keep. Delays ``await asyncio.sleep`` so a delayed call never holds a worker.
+``content-length`` they do not keep. Delays ``await asyncio.sleep`` so a delayed call never holds a worker,
+and count from the moment the engine received the call (see :class:`_Delay`).
 
 Combining a delay with another fault: the three delay types take an optional ``then`` fault, applied
 after the wait instead of delivering the answer (``{"type": "fixed_delay", "ms": 800, "then":
@@ -65,16 +66,23 @@ class FaultBase(BaseModel):
         raise NotImplementedError
 
 
-async def sleep_at_least(seconds: float) -> None:
-    """Sleep no less than ``seconds`` of real time.
+async def sleep_until(deadline: float) -> None:
+    """Sleep until ``deadline`` (``time.perf_counter()`` seconds), never returning before it.
 
-    uvloop schedules timers against a clock cached at the start of the loop iteration, so a plain
-    ``asyncio.sleep(0.3)`` can return after 299.9 ms; a fault that promises a delay must keep it.
+    uvloop schedules timers in whole milliseconds against a clock cached at the start of the loop
+    iteration, so a plain ``asyncio.sleep(0.3)`` can return after 299.9 ms; a fault that promises a delay
+    must keep it, so an early wake-up sleeps again for the rest (a hair past it, not to spin).
     """
-    deadline = time.monotonic() + seconds
-    await asyncio.sleep(seconds)
-    while (remaining := deadline - time.monotonic()) > 0:
+    remaining = deadline - time.perf_counter()
+    if remaining > 0:
+        await asyncio.sleep(remaining)
+    while (remaining := deadline - time.perf_counter()) > 0:
         await asyncio.sleep(remaining + 0.0005)
+
+
+async def sleep_at_least(seconds: float) -> None:
+    """Sleep no less than ``seconds`` of real time from now."""
+    await sleep_until(time.perf_counter() + seconds)
 
 
 async def _break(exchange: Exchange, *, reset: bool, data: bytes = b"") -> None:
@@ -88,14 +96,23 @@ async def _break(exchange: Exchange, *, reset: bool, data: bytes = b"") -> None:
 
 class _Delay(FaultBase):
     """Shared by the delay types: wait a sampled time, then deliver the answer or apply ``then``
-    (each subclass declares ``then`` last, so dumps read ``type``, the timing, then ``then``)."""
+    (each subclass declares ``then`` last, so dumps read ``type``, the timing, then ``then``).
+
+    The wait counts from the moment the engine received the call (``Exchange.started``), not from when the
+    fault got the exchange: reading the body, evaluating policies and waiting for the busy event loop are
+    inside the delay, so a 200 ms delay answers 200 ms after the call arrived, under load too (it never
+    answers earlier; when the engine itself took longer, it answers at once). A delay in ``then`` starts
+    when this one ends, so chained delays add up.
+    """
 
     def sample_ms(self, rng: random.Random | None = None) -> float:  # pragma: no cover - overridden
         raise NotImplementedError
 
     async def apply(self, exchange: Exchange) -> None:
-        await sleep_at_least(self.sample_ms() / 1000)
+        deadline = exchange.started + self.sample_ms() / 1000
+        await sleep_until(deadline)
         if self.then is not None:
+            exchange.started = deadline  # a delay in ``then`` counts from the end of this one
             await self.then.apply(exchange)
         else:
             await exchange.deliver()
