@@ -562,17 +562,11 @@ class ContractRoutes:
         entry.fault = fault.type
         entry.seq = ns.journal.next_seq()
         ns.journal.append(entry)  # visible (pending) while the fault holds the answer
-        answered: list[int] = []
-
-        async def send_and_note(message: MutableMapping[str, Any]) -> None:
-            if message["type"] == "http.response.start":
-                answered.append(message["status"])
-            await send(message)
-
+        exchange = Exchange(scope, receive, send, answer, started)
         try:
-            await fault.apply(Exchange(scope, receive, send_and_note, answer, started))
+            await fault.apply(exchange)
         finally:
-            entry.status = answered[0] if answered else None
+            entry.status = exchange.status_sent
             entry.duration_ms = (time.perf_counter() - started) * 1000
             entry.done = True
             ns.journal.notify()

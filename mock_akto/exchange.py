@@ -68,6 +68,8 @@ class Exchange:
 
     ``started`` is when the engine received the call (``time.perf_counter()`` seconds, taken as its ASGI
     call began): delays count from it, so the engine's own work is inside a delay, not added to it.
+    ``status_sent`` is the status of the answer once its head was handed to the server (None while
+    nothing was sent, and after a socket-level fault), for the journal.
     """
 
     scope: MutableMapping[str, Any]
@@ -75,6 +77,7 @@ class Exchange:
     send: Send
     answer: Answer
     started: float = field(default_factory=time.perf_counter)
+    status_sent: int | None = field(default=None, init=False)
 
     @property
     def raw(self) -> RawSocket:
@@ -83,6 +86,7 @@ class Exchange:
     async def deliver(self, answer: Answer | None = None) -> None:
         """Send ``answer`` (default: the computed one) as one ASGI response."""
         answer = answer or self.answer
+        self.status_sent = answer.status
         await self.send({"type": "http.response.start", "status": answer.status, "headers": answer.asgi_headers()})
         await self.send({"type": "http.response.body", "body": answer.body})
 
@@ -93,6 +97,7 @@ class Exchange:
         chunks = max(1, min(chunks, len(body) or 1))
         size = -(-len(body) // chunks)
         pause = total_seconds / chunks
+        self.status_sent = answer.status
         await self.send({"type": "http.response.start", "status": answer.status, "headers": answer.asgi_headers()})
         for index in range(chunks):
             await asyncio.sleep(pause)
