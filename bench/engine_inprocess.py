@@ -4,7 +4,8 @@ Wall-clock benchmarks on this shared 2-core machine move with the neighbours; th
 CPU alone (``time.process_time``), so a change to the hot path shows up as microseconds per call within
 a few percent. It compares, in rotating rounds: :mod:`bench.raw_app` (the floor: read the body, send the
 bytes), the engine with a repeated payload (its memo answers), and the engine with a different prompt per
-call (full policy evaluation). ``--profile VARIANT`` runs cProfile over one variant and prints the top
+call (full policy evaluation), and the engine with a rule that delays every call by 0 ms (the fault
+path a delay benchmark takes, without the wait). ``--profile VARIANT`` runs cProfile over one variant and prints the top
 frames by own time. The server stack (uvicorn + httptools, ~25 µs per request) is not in these numbers:
 ``engine_throughput`` measures the whole thing.
 """
@@ -25,6 +26,8 @@ import uvloop
 from bench._common import console, machine_notes, round_orders
 from bench.payloads import ALLOW_PROMPT, ENGINE_QUERY, engine_chat_body
 from mock_akto.app import build_app
+from mock_akto.faults import FixedDelay
+from mock_akto.rules import FaultRule
 from mock_akto.server import EngineConfig
 from mock_akto.wire import HTTP_PROXY_PATH
 
@@ -70,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench engine_inprocess", description=__doc__.split("\n")[0])
     parser.add_argument("--calls", type=int, default=20_000, help="calls per round (default 20,000)")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--profile", choices=("raw", "engine", "distinct"), help="cProfile this variant instead")
+    parser.add_argument("--profile", choices=("raw", "engine", "distinct", "faulted"), help="cProfile this variant instead")
     parser.add_argument("--top", type=int, default=30, help="frames to print with --profile")
     args = parser.parse_args(argv)
 
@@ -80,10 +83,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     head, _, tail = engine_chat_body(f"{ALLOW_PROMPT} Ticket DISTINCTSLOT.").partition(b"DISTINCTSLOT")
     counter = iter(range(10**12))
     engine = build_app(EngineConfig())
+    faulted = build_app(EngineConfig())
+    faulted.registry.global_rules.add(FaultRule(fault=FixedDelay(ms=0)))
     variants: dict[str, tuple[App, Callable[[int], bytes]]] = {
         "raw": (raw_app.app, lambda i: body),
         "engine": (engine, lambda i: body),
         "distinct": (engine, lambda i: head + str(next(counter)).encode() + tail),
+        "faulted": (faulted, lambda i: body),
     }
     console.print(machine_notes())
 
