@@ -127,8 +127,8 @@ def check_llm(called: bool | None, received: LLMReceived | None, requests: Seque
 
 
 def check_journal(expected: JournalExpect, seen: Observed) -> list[str]:
-    wanted = expected.count if expected.count is not None else len(expected.entries)
-    entries = _settled(seen.journal, wanted, expected.count)
+    entries = _settled(seen.journal, expected.count,
+                       lambda found: all(any(_entry_matches(want, e) for e in found) for want in expected.entries))
     problems = []
     if expected.count is not None and len(entries) != expected.count:
         problems.append(f"journal: expected {expected.count} engine call(s), got {len(entries)}: {_calls(entries)}")
@@ -142,8 +142,8 @@ def check_journal(expected: JournalExpect, seen: Observed) -> list[str]:
 
 
 def check_ingest(expected: IngestExpect, seen: Observed) -> list[str]:
-    wanted = expected.count if expected.count is not None else len(expected.records)
-    records = _settled(seen.ingest_records, wanted, expected.count)
+    records = _settled(seen.ingest_records, expected.count,
+                       lambda found: all(any(not _record_misses(want, r) for r in found) for want in expected.records))
     problems = []
     if expected.count is not None and len(records) != expected.count:
         problems.append(f"ingest: expected {expected.count} record(s), got {len(records)}: {_records(records)}")
@@ -155,18 +155,24 @@ def check_ingest(expected: IngestExpect, seen: Observed) -> list[str]:
     return problems
 
 
-def _settled(read: Callable[[], list[T]], wanted: int, exact: int | None) -> list[T]:
-    """Wait (deadline) until ``wanted`` items arrived; an exact count of 0 is read once."""
+def _settled(read: Callable[[], list[T]], count: int | None, all_found: Callable[[list[T]], bool]) -> list[T]:
+    """Wait (deadline) until ``count`` items arrived and ``all_found`` holds: background calls (ingest, stream
+    batches) arrive after the client's answer and in any order, so reaching a number is not enough, the
+    wanted items must be there. An exact count of 0 is read once."""
     found: list[T] = read()
-    if wanted == 0 or len(found) >= wanted:
+
+    def settled() -> bool:
+        return (count is None or len(found) >= count) and all_found(found)
+
+    if count == 0 or settled():
         return found
 
-    def enough() -> bool:
+    def refreshed() -> bool:
         found[:] = read()
-        return len(found) >= wanted
+        return settled()
 
     try:
-        wait_until(enough, timeout=SETTLE_TIMEOUT_S, interval=0.05, what=f"{wanted} engine records")
+        wait_until(refreshed, timeout=SETTLE_TIMEOUT_S, interval=0.05, what="the expected engine records")
     except TimeoutError:
         pass
     return found
