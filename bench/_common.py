@@ -32,7 +32,7 @@ from bench.load import closed_loop, open_loop
 from bench.stats import Stopwatch, Summary, Timings, exact_percentile
 
 __all__ = [
-    "Check", "Stopwatch", "Summary", "Timings", "Variant", "closed_loop", "console", "exact_percentile",
+    "Check", "Stopwatch", "Summary", "Timings", "Variant", "closed_loop", "console", "cpu_steal_note", "exact_percentile",
     "interleave", "interleave_async", "machine_notes", "open_loop", "print_checks", "print_comparison",
     "round_orders",
 ]
@@ -161,6 +161,32 @@ def print_checks(checks: Sequence[Check]) -> bool:
         mark = "[green]PASS[/green]" if c.ok else "[red]MISS[/red]"
         console.print(f"{mark}  {c.name}: {c.measured} (target {c.target})")
     return all(c.ok for c in checks)
+
+
+def _cpu_jiffies() -> tuple[int, int] | None:
+    """(steal, total) jiffies of all CPUs from /proc/stat, or None where there is none."""
+    try:
+        with open("/proc/stat", encoding="ascii") as fh:
+            fields = [int(x) for x in fh.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    return (fields[7] if len(fields) > 7 else 0), sum(fields[:8])
+
+
+_JIFFIES_AT_START = _cpu_jiffies()
+
+
+def cpu_steal_note() -> str:
+    """How much CPU time the hypervisor took from this virtual machine since the script started.
+
+    On a shared host, stolen time stalls a pinned server for milliseconds at a time whatever it runs; the
+    raw app sees it as much as the engine, which is why every table has the raw app beside the engine.
+    """
+    now = _cpu_jiffies()
+    if now is None or _JIFFIES_AT_START is None or now[1] <= _JIFFIES_AT_START[1]:
+        return "CPU steal: unknown"
+    steal = (now[0] - _JIFFIES_AT_START[0]) / (now[1] - _JIFFIES_AT_START[1])
+    return f"CPU time stolen by the hypervisor since the script started: {steal:.1%}"
 
 
 def machine_notes() -> str:

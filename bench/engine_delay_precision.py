@@ -30,7 +30,7 @@ from typing import Sequence
 import httpx
 import uvloop
 
-from bench._common import Check, Summary, Variant, console, interleave_async, machine_notes, print_checks, print_comparison, round_orders
+from bench._common import Check, cpu_steal_note, Summary, Variant, console, interleave_async, machine_notes, print_checks, print_comparison, round_orders
 from bench.load import closed_loop
 from bench.payloads import ALLOW_PROMPT, ENGINE_QUERY, engine_chat_body
 from bench.rawhttp import RawHttpPool
@@ -128,6 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                       "(exact per-request timings)", percentiles=(50.0, 99.0, 99.9))
     engine_steady = steady[engine_name]
     engine_min = min([engine_steady.min_ms] + ([burst[engine_name].summary().min_ms] if burst else []))
+    console.print(cpu_steal_note())
     ok = print_checks([
         Check(f"engine p99 of a {args.delay_ms} ms delay at {args.concurrency} connections, steady state",
               f"{engine_steady.p99:.1f} ms (raw asyncio.sleep: {steady[raw_name].p99:.1f} ms)", f"< {target_p99:g} ms",
@@ -139,7 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               all(s.errors == 0 for s in steady.values()) and all(t.errors == 0 for t in burst.values())),
     ])
     if args.json:
-        args.json.write_text(json.dumps({"notes": machine_notes(), "steady": steady_rows, "burst": burst_rows,
+        args.json.write_text(json.dumps({"notes": machine_notes(), "steal": cpu_steal_note(), "steady": steady_rows, "burst": burst_rows,
                                          "steady_rounds_p99": {n: [r.summary.percentiles_ms[99.0] for r in runs]
                                                                for n, runs in steady_runs.items()}},
                                         indent=2, default=str))

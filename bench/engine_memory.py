@@ -24,7 +24,7 @@ import psutil
 import uvloop
 from rich.table import Table
 
-from bench._common import Check, console, machine_notes, print_checks
+from bench._common import Check, cpu_steal_note, console, machine_notes, print_checks
 from bench.load import closed_loop
 from bench.payloads import ALLOW_PROMPT, BLOCK_PROMPT, REDACT_PROMPT, engine_envelope_template, fill
 from bench.rawhttp import RawHttpPool
@@ -135,6 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     console.print(table)
     console.print(f"engine journal entries kept in the default namespace: {journal_entries}")
     engine = next(r for r in runs if r.name == "engine")
+    console.print(cpu_steal_note())
     ok = print_checks([
         Check("engine RSS after the run vs after warm-up", f"{engine.growth:+.1%} ({engine.after_warmup / MB:.1f} -> "
               f"{engine.final / MB:.1f} MB)", f"within {TARGET_GROWTH:.0%}", abs(engine.growth) <= TARGET_GROWTH),
@@ -143,7 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         Check("no errors", f"{sum(r.errors for r in runs)}", "0", all(r.errors == 0 for r in runs)),
     ])
     if args.json:
-        args.json.write_text(json.dumps({"notes": machine_notes(), "journal_entries": journal_entries, "runs": [
+        args.json.write_text(json.dumps({"notes": machine_notes(), "steal": cpu_steal_note(), "journal_entries": journal_entries, "runs": [
             {"name": r.name, "at_start": r.at_start, "after_warmup": r.after_warmup, "samples": r.samples, "growth": r.growth,
              "max_growth": r.max_growth, "errors": r.errors} for r in runs]}, indent=2))
     return 0 if ok or not args.strict else 1

@@ -76,12 +76,27 @@ class RawHttpPool:
         self._all: list[_Connection] = []
 
     async def __aenter__(self) -> "RawHttpPool":
-        loop = asyncio.get_running_loop()
         for _ in range(self.size):
-            _, conn = await loop.create_connection(_Connection, self.host, self.port)
-            self._all.append(conn)
-            self._idle.put_nowait(conn)
+            self._idle.put_nowait(await self._connect())
         return self
+
+    async def _connect(self) -> _Connection:
+        _, conn = await asyncio.get_running_loop().create_connection(_Connection, self.host, self.port)
+        self._all.append(conn)
+        return conn
+
+    async def _take(self) -> _Connection:
+        """An idle connection; one the server closed meanwhile (uvicorn drops keep-alive connections idle
+        for 5 s, e.g. while another variant runs) is replaced by a fresh one, so the pool keeps its size."""
+        conn = await self._idle.get()
+        if conn.lost or conn.transport is None or conn.transport.is_closing():
+            self._all.remove(conn)
+            try:
+                conn = await self._connect()
+            except OSError:
+                self._idle.put_nowait(conn)  # keep the slot: the next call tries again
+                raise
+        return conn
 
     async def __aexit__(self, *exc: object) -> None:
         for conn in self._all:
@@ -106,12 +121,11 @@ class RawHttpPool:
 
         async def call() -> None:
             request = requests[next(counter) % len(requests)]
-            conn = await self._idle.get()
+            conn = await self._take()
             try:
                 status = await conn.exchange(request)
             finally:
-                if not conn.lost:
-                    self._idle.put_nowait(conn)
+                self._idle.put_nowait(conn)  # even when lost: the next call replaces it
             if status != expect_status:
                 raise ResponseError(f"expected {expect_status}, got {status}")
 
