@@ -41,14 +41,27 @@ class ScanText:
 
 class ScanBatch:
     """Every text of one payload, with their joined lower-case form and digit count. A guard that fails on
-    the whole batch skips a detector for all texts at once (a chat history is many short texts)."""
+    the whole batch skips a detector for all texts at once (a chat history is many short texts).
 
-    __slots__ = ("texts", "lower", "digits")
+    The per-text :class:`ScanText` list is built on first use: a typical clean payload fails every guard at
+    batch level and never needs it.
+    """
+
+    __slots__ = ("_raw", "_texts", "lower", "digits")
 
     def __init__(self, texts: Iterable[str]) -> None:
-        self.texts = [ScanText(text) for text in texts]
-        self.lower = "\n".join(scan.lower for scan in self.texts)
+        self._raw = list(texts)
+        self._texts: list[ScanText] | None = None
+        # One lower() over the joined texts equals joining each lowered text: "\n" is neither cased nor
+        # case-ignorable, so even final-sigma rules see the same word boundaries.
+        self.lower = "\n".join(self._raw).lower()
         self.digits = sum(map(self.lower.count, _DIGITS))
+
+    @property
+    def texts(self) -> list[ScanText]:
+        if self._texts is None:
+            self._texts = [ScanText(text) for text in self._raw]
+        return self._texts
 
 
 @dataclass(frozen=True, slots=True)
