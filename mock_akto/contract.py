@@ -210,7 +210,7 @@ class Reply:
     only reads them).
     """
 
-    __slots__ = ("answer", "draft", "ingest", "start", "message", "keep")
+    __slots__ = ("answer", "draft", "ingest", "start", "message", "keep", "_call_info")
 
     def __init__(self, answer: Answer, draft: JournalEntry, ingest: IngestRecord | None, *, keep: bool = True) -> None:
         self.answer = answer
@@ -220,10 +220,17 @@ class Reply:
         self.message = {"type": "http.response.body", "body": answer.body}
         #: False for answers that must be recomputed each time (a failed evaluation is logged every time).
         self.keep = keep
+        self._call_info: CallInfo | None = None
 
     def size(self, body: bytes) -> int:
         """About how many characters memoising this reply holds (body, answer, journal copies)."""
         return len(body) + len(self.answer.body) + self.draft.size
+
+    def call_info(self, body: bytes) -> CallInfo:
+        """What fault rules match on, built on the first call that needs it (rules only read it)."""
+        if self._call_info is None:
+            self._call_info = _call_info(self.draft, body)
+        return self._call_info
 
     def entry(self, when: float, method: str, path: str) -> JournalEntry:
         """A fresh journal entry for one call with this reply (sequence number and timings still to set)."""
@@ -272,39 +279,40 @@ class ContractRoutes:
         if path == HEALTH_PATH:
             await Exchange(scope, receive, send, Answer.of_json({"status": "ok"})).deliver()
             return
-        body = b""
-        try:
-            if self._token is not None and not self._authorized(call.authorization):
-                answer = Answer(status=401, body=unauthorized_page(path), content_type="text/html;charset=iso-8859-1")
-                entry = _blank_entry(ns, when, method, path)
-                entry.error = "missing or wrong Authorization"
-            else:
-                body = await self._read_body(receive, call)
-                reply = self._reply(ns, path, method, scope["query_string"], body)
-                entry = reply.entry(when, method, path)
-                if reply.ingest is not None:
-                    ns.ingest.append(reply.ingest.stamped(ns.ingest.next_seq(), when))
-                if not len(ns.rules) and not len(self.registry.global_rules):  # no fault can apply: answer now
-                    entry.status = reply.answer.status
-                    entry.done = True
-                    ns.journal.append(self._sealed(entry, ns, started))
-                    await send(reply.start)
-                    await send(reply.message)
-                    return
-                answer = reply.answer.copy()  # a fault may bend it; the memoised one stays as computed
-        except BodyTooLarge:
-            message = f"Request body larger than the engine's limit of {self.max_body_bytes} bytes"
-            answer = Answer.of_json(failure_body(message, "payload too large"), status=413)
-            answer.headers.append(("connection", "close"))
+        if self._token is not None and not self._authorized(call.authorization):
             entry = _blank_entry(ns, when, method, path)
-            entry.error = message
+            entry.error = "missing or wrong Authorization"
+            answer = Answer(status=401, body=unauthorized_page(path), content_type="text/html;charset=iso-8859-1")
+            await self._answer(scope, receive, send, ns, entry, answer, _call_info(entry, b""), started)
+            return
+        try:
+            body = await self._read_body(receive, call)
+        except BodyTooLarge:
+            entry = _blank_entry(ns, when, method, path)
+            entry.error = f"Request body larger than the engine's limit of {self.max_body_bytes} bytes"
+            answer = Answer.of_json(failure_body(entry.error, "payload too large"), status=413)
+            answer.headers.append(("connection", "close"))
+            await self._answer(scope, receive, send, ns, entry, answer, _call_info(entry, b""), started)
+            return
         except ClientGone:
             entry = _blank_entry(ns, when, method, path)
             entry.error = "client disconnected before sending the whole body"
             entry.done = True
             ns.journal.append(self._sealed(entry, ns, started))
             return
-        await self._answer(scope, receive, send, ns, entry, answer, body, started)
+        reply = self._reply(ns, path, method, scope["query_string"], body)
+        entry = reply.entry(when, method, path)
+        if reply.ingest is not None:
+            ns.ingest.append(reply.ingest.stamped(ns.ingest.next_seq(), when))
+        if not len(ns.rules) and not len(self.registry.global_rules):  # no fault can apply: answer now
+            entry.status = reply.answer.status
+            entry.done = True
+            ns.journal.append(self._sealed(entry, ns, started))
+            await send(reply.start)
+            await send(reply.message)
+            return
+        await self._answer(scope, receive, send, ns, entry, reply.answer, reply.call_info(body), started,
+                           (reply.start, reply.message))
 
     def _reply(self, ns: Namespace, path: str, method: str, query_string: bytes, body: bytes) -> Reply:
         """The reply to this exact call: memoised per namespace, computed by the route otherwise."""
@@ -550,19 +558,21 @@ class ContractRoutes:
     # -- delivery -----------------------------------------------------------------------------------------
 
     async def _answer(self, scope: Scope, receive: Receive, send: Send, ns: Namespace, entry: JournalEntry,
-                      answer: Answer, body: bytes, started: float) -> None:
-        """Deliver the computed answer, or hand it to the fault a rule picks; journal either way."""
-        fault = self._pick_fault(ns, entry, body)
+                      answer: Answer, call: CallInfo, started: float,
+                      messages: tuple[MutableMapping[str, Any], MutableMapping[str, Any]] | None = None) -> None:
+        """Deliver the computed answer, or hand it to the fault a rule picks; journal either way.
+        ``messages``: the answer's ASGI messages when already built (a memoised reply)."""
+        fault = self._pick_fault(ns, call)
+        exchange = Exchange(scope, receive, send, answer, started, messages)
         if fault is None:
             entry.status = answer.status
             entry.done = True
             ns.journal.append(self._sealed(entry, ns, started))
-            await Exchange(scope, receive, send, answer).deliver()
+            await exchange.deliver()
             return
         entry.fault = fault.type
         entry.seq = ns.journal.next_seq()
         ns.journal.append(entry)  # visible (pending) while the fault holds the answer
-        exchange = Exchange(scope, receive, send, answer, started)
         try:
             await fault.apply(exchange)
         finally:
@@ -571,15 +581,10 @@ class ContractRoutes:
             entry.done = True
             ns.journal.notify()
 
-    def _pick_fault(self, ns: Namespace, entry: JournalEntry, body: bytes) -> Fault | None:
-        """Namespace rules first, then global ones; free when there are no rules at all."""
-        rules, global_rules = ns.rules, self.registry.global_rules
-        if not len(rules) and not len(global_rules):
-            return None
-        flags = entry.flags or _NO_FLAGS
-        call = CallInfo(path=entry.path, method=entry.method, flags=flags, connector=flags.akto_connector,
-                        app=entry.app, body_text=body.decode("utf-8", errors="replace"), namespace=ns.name)
-        fault = rules.pick(call) if len(rules) else None
+    def _pick_fault(self, ns: Namespace, call: CallInfo) -> Fault | None:
+        """Namespace rules first, then global ones."""
+        fault = ns.rules.pick(call) if len(ns.rules) else None
+        global_rules = self.registry.global_rules
         if fault is None and len(global_rules):
             fault = global_rules.pick(call)
         return fault
@@ -599,6 +604,13 @@ class ContractRoutes:
         entry.seq = ns.journal.next_seq()
         entry.duration_ms = (time.perf_counter() - started) * 1000
         return entry
+
+
+def _call_info(entry: JournalEntry, body: bytes) -> CallInfo:
+    """What fault rules can match on for a call, from its journal entry and raw body."""
+    flags = entry.flags or _NO_FLAGS
+    return CallInfo(path=entry.path, method=entry.method, flags=flags, connector=flags.akto_connector,
+                    app=entry.app, body_text=body.decode("utf-8", errors="replace"), namespace=entry.namespace)
 
 
 def _blank_entry(ns: Namespace, when: float, method: str, path: str) -> JournalEntry:

@@ -70,6 +70,10 @@ class Exchange:
     call began): delays count from it, so the engine's own work is inside a delay, not added to it.
     ``status_sent`` is the status of the answer once its head was handed to the server (None while
     nothing was sent, and after a socket-level fault), for the journal.
+
+    ``messages``, when given, are the ASGI start and body messages of ``answer`` already built (a memoised
+    reply): delivering that same answer sends them as they are. Faults never change an answer in place;
+    they put another one in ``answer``, which is then built afresh.
     """
 
     scope: MutableMapping[str, Any]
@@ -77,7 +81,11 @@ class Exchange:
     send: Send
     answer: Answer
     started: float = field(default_factory=time.perf_counter)
+    messages: tuple[MutableMapping[str, Any], MutableMapping[str, Any]] | None = None
     status_sent: int | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self._messages_of = self.answer  # the answer ``messages`` were built for
 
     @property
     def raw(self) -> RawSocket:
@@ -87,8 +95,13 @@ class Exchange:
         """Send ``answer`` (default: the computed one) as one ASGI response."""
         answer = answer or self.answer
         self.status_sent = answer.status
-        await self.send({"type": "http.response.start", "status": answer.status, "headers": answer.asgi_headers()})
-        await self.send({"type": "http.response.body", "body": answer.body})
+        if self.messages is not None and answer is self._messages_of:
+            start, body = self.messages
+        else:
+            start = {"type": "http.response.start", "status": answer.status, "headers": answer.asgi_headers()}
+            body = {"type": "http.response.body", "body": answer.body}
+        await self.send(start)
+        await self.send(body)
 
     async def deliver_in_chunks(self, chunks: int, total_seconds: float, answer: Answer | None = None) -> None:
         """Send the answer's body in ``chunks`` pieces spread over ``total_seconds`` (a trickle)."""

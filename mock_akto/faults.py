@@ -319,7 +319,9 @@ class WrongContentType(FaultBase):
     type: Literal["wrong_content_type"] = "wrong_content_type"
 
     async def apply(self, exchange: Exchange) -> None:
-        exchange.answer.content_type = "text/html; charset=utf-8"
+        relabelled = exchange.answer.copy()  # answers are never changed in place (they may be memoised)
+        relabelled.content_type = "text/html; charset=utf-8"
+        exchange.answer = relabelled
         await exchange.deliver()
 
 
