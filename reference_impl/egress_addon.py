@@ -22,12 +22,13 @@ import asyncio
 import json
 import logging
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Literal, Optional
 
 from mitmproxy import ctx, exceptions, hooks, http, tls
 from mitmproxy.proxy import commands
 from mitmproxy.proxy.layers import http as http_layers
 
+from mock_akto.wire import Envelope, Verdict
 from reference_impl.core import ConfigError, EngineClient, EngineFailure, on_failure
 from reference_impl.core.aiohttp_transport import AiohttpTransport
 from reference_impl.core.masking import MASKING_FAILED_REASON
@@ -135,17 +136,9 @@ class AktoGuardrails:
             # Stream text is read as it passes: keep the encodings we can undo chunk by chunk.
             flow.request.headers["accept-encoding"] = "gzip, deflate"
         sent = flow.metadata[SENT_PAYLOAD] = request_payload(body)
-        try:
-            verdict = await self.engine.check(self._envelope(flow, sent), direction="request", ingest=True)
-        except EngineFailure as failure:
-            self._on_engine_failure(flow, failure, "request")
+        verdict = await self._phase_verdict(flow, self._envelope(flow, sent), "request")
+        if verdict is None:
             return
-        if verdict.blocks:
-            log.info("akto egress: request blocked: %s", verdict.reason)
-            self._answer(flow, 403, verdict.reason or REQUEST_BLOCK_REASON, "blocked")
-            return
-        if not verdict.allowed:
-            log.warning("akto egress: request flagged (%s), not blocked: %s", verdict.behaviour.value, verdict.reason)
         if verdict.modified and verdict.modified_payload and verdict.modified_payload != sent:
             try:
                 new_body = modified_body(body, sent, verdict.modified_payload, phase="request")
@@ -194,17 +187,9 @@ class AktoGuardrails:
         if not text:
             return
         envelope = self._envelope(flow, flow.metadata[SENT_PAYLOAD], response_text=text)
-        try:
-            verdict = await self.engine.check(envelope, direction="response", ingest=True)
-        except EngineFailure as failure:
-            self._on_engine_failure(flow, failure, "response")
+        verdict = await self._phase_verdict(flow, envelope, "response")
+        if verdict is None:
             return
-        if verdict.blocks:
-            log.info("akto egress: response blocked: %s", verdict.reason)
-            self._answer(flow, 403, verdict.reason or RESPONSE_BLOCK_REASON, "blocked")
-            return
-        if not verdict.allowed:
-            log.warning("akto egress: response flagged (%s), not blocked: %s", verdict.behaviour.value, verdict.reason)
         if verdict.modified and verdict.modified_payload and verdict.modified_payload != text:
             original = parse_json_body(text.encode())
             if original is None:
@@ -217,6 +202,23 @@ class AktoGuardrails:
                 return
             flow.response.text = json.dumps(new_body, ensure_ascii=False)
             log.info("akto egress: response modified by guardrails")
+
+    async def _phase_verdict(self, flow: http.HTTPFlow, envelope: Envelope, phase: Literal["request", "response"]) -> Verdict | None:
+        """The engine's verdict on one phase, or None when the flow is settled: the engine failed (the fail
+        mode decided) or the verdict blocks (answered 403). A flag that does not block is only logged."""
+        try:
+            verdict = await self.engine.check(envelope, direction=phase, ingest=True)
+        except EngineFailure as failure:
+            self._on_engine_failure(flow, failure, phase)
+            return None
+        if verdict.blocks:
+            log.info("akto egress: %s blocked: %s", phase, verdict.reason)
+            default_reason = REQUEST_BLOCK_REASON if phase == "request" else RESPONSE_BLOCK_REASON
+            self._answer(flow, 403, verdict.reason or default_reason, "blocked")
+            return None
+        if not verdict.allowed:
+            log.warning("akto egress: %s flagged (%s), not blocked: %s", phase, verdict.behaviour.value, verdict.reason)
+        return verdict
 
     def error(self, flow: http.HTTPFlow) -> None:
         self._end_async_stream(flow)
