@@ -8,6 +8,11 @@ calls, then recover), and ``ramp_ms`` (probability grows linearly from 0 after t
 it :meth:`RuleBook.pick` once per call. Everything is synchronous, so within one asyncio loop a pick and
 its counter updates happen atomically.
 
+:class:`FaultRule` is the rule as users write it (YAML, admin API, client). A book arms each rule it
+stores: the match compiled to one predicate, counters, RNG and clock as plain attributes, because every
+call consults every rule and pydantic attribute access cost a third of a delayed call's engine time
+(docs/benchmarks.md). Listing a book gives back ``FaultRule`` snapshots carrying the counters.
+
 Counting, precisely: ``matched`` counts calls the rule's match accepted while the rule was live;
 ``applied`` counts the calls it actually faulted. ``first_n`` bounds ``matched``; a ``sequence`` advances
 on ``applied`` (so the client sees its steps in order even with a probability below 1).
@@ -20,9 +25,9 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
-from typing import Annotated, Literal
+from typing import Annotated, Callable, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .faults import Down, Fault
 from .wire import Direction, Flags
@@ -65,28 +70,43 @@ class Match(BaseModel):
     body_contains: str | None = Field(None, description="substring of the raw request body")
 
     def matches(self, call: CallInfo) -> bool:
-        if self.path is not None and not _path_matches(self.path, call.path):
-            return False
-        if self.method is not None and self.method.upper() != call.method.upper():
-            return False
-        if self.direction == "request" and not call.flags.guardrails:
-            return False
-        if self.direction == "response" and not call.flags.response_guardrails:
-            return False
-        if not all(getattr(call.flags, name) for name in self.flags):
-            return False
-        if self.connector is not None and self.connector.casefold() != call.connector.casefold():
-            return False
-        if self.app is not None and self.app.casefold() != call.app.casefold():
-            return False
-        return self.body_contains is None or self.body_contains in call.body_text
+        accepts = self.compile()
+        return accepts is None or accepts(call)
 
-
-def _path_matches(pattern: str, path: str) -> bool:
-    """Exact comparison unless the pattern has glob characters (then ``*`` also spans ``/``)."""
-    if _GLOB_CHARS.isdisjoint(pattern):
-        return pattern == path
-    return fnmatchcase(path, pattern)
+    def compile(self) -> Callable[[CallInfo], bool] | None:
+        """One predicate testing only the given fields (``None``: every call matches), with the
+        case-folding and glob decision done once here rather than on every call."""
+        checks: list[Callable[[CallInfo], bool]] = []
+        if self.path is not None:
+            path = self.path
+            if _GLOB_CHARS.isdisjoint(path):  # exact unless it has glob characters (then * also spans /)
+                checks.append(lambda call: call.path == path)
+            else:
+                checks.append(lambda call: fnmatchcase(call.path, path))
+        if self.method is not None:
+            method = self.method.upper()
+            checks.append(lambda call: call.method.upper() == method)
+        required = list(self.flags)
+        if self.direction is not None:
+            required.append("guardrails" if self.direction == "request" else "response_guardrails")
+        if required:
+            names = tuple(dict.fromkeys(required))
+            checks.append(lambda call: all(getattr(call.flags, name) for name in names))
+        if self.connector is not None:
+            connector = self.connector.casefold()
+            checks.append(lambda call: call.connector.casefold() == connector)
+        if self.app is not None:
+            app = self.app.casefold()
+            checks.append(lambda call: call.app.casefold() == app)
+        if self.body_contains is not None:
+            needle = self.body_contains
+            checks.append(lambda call: needle in call.body_text)
+        if not checks:
+            return None
+        if len(checks) == 1:
+            return checks[0]
+        every = tuple(checks)
+        return lambda call: all(check(call) for check in every)
 
 
 def _new_rule_id() -> str:
@@ -116,9 +136,6 @@ class FaultRule(BaseModel):
     matched: Annotated[int, Field(ge=0)] = 0
     applied: Annotated[int, Field(ge=0)] = 0
 
-    _rng: random.Random = PrivateAttr()
-    _added_at: float = PrivateAttr(0.0)
-
     @model_validator(mode="after")
     def _one_fault_source(self) -> "FaultRule":
         if (self.fault is None) == (self.sequence is None):
@@ -127,85 +144,115 @@ class FaultRule(BaseModel):
             raise ValueError("'cycle' only applies to a 'sequence'")
         return self
 
-    def model_post_init(self, __context: object) -> None:
-        self._rng = random.Random(self.seed)
+
+class _ArmedRule:
+    """A rule inside a book: its spec, plus what the hot path reads and updates as plain attributes."""
+
+    __slots__ = ("spec", "accepts", "fault", "steps", "cycle", "probability", "ramp_ms", "first_n", "down",
+                 "matched", "applied", "rng", "added_at")
+
+    def __init__(self, spec: FaultRule, now: float) -> None:
+        self.spec = spec
+        self.accepts = spec.match.compile()
+        self.fault = spec.fault
+        self.steps = tuple(spec.sequence) if spec.sequence is not None else None
+        self.cycle = spec.cycle
+        self.probability = spec.probability
+        self.ramp_ms = spec.ramp_ms
+        self.first_n = spec.first_n
+        self.down = spec.fault if isinstance(spec.fault, Down) else None
+        self.matched = 0
+        self.applied = 0
+        self.rng = random.Random(spec.seed)
+        self.added_at = now
 
     def effective_probability(self, now: float) -> float:
         """``probability``, scaled by how far into ``ramp_ms`` we are since the rule was added."""
         if self.ramp_ms <= 0:
             return self.probability
-        progress = (now - self._added_at) * 1000 / self.ramp_ms
+        progress = (now - self.added_at) * 1000 / self.ramp_ms
         return self.probability * min(1.0, max(0.0, progress))
 
     def live(self, now: float) -> bool:
         """False once the rule has recovered: first N used up, sequence done, or ``down`` expired."""
         if self.first_n is not None and self.matched >= self.first_n:
             return False
-        if self.sequence is not None and not self.cycle and self.applied >= len(self.sequence):
+        if self.steps is not None and not self.cycle and self.applied >= len(self.steps):
             return False
-        return not (isinstance(self.fault, Down) and not self.fault.in_effect(self._added_at, now))
+        return self.down is None or self.down.in_effect(self.added_at, now)
 
     def consider(self, call: CallInfo, now: float) -> Fault | None:
         """Count a matching call, roll the dice, and return the fault to apply (or ``None``)."""
-        if not self.live(now) or not self.match.matches(call):
+        if not self.live(now) or (self.accepts is not None and not self.accepts(call)):
             return None
         self.matched += 1
-        if self._rng.random() >= self.effective_probability(now):
+        if self.rng.random() >= self.effective_probability(now):
             return None
-        fault = self.fault if self.sequence is None else self.sequence[self.applied % len(self.sequence)]
+        steps = self.steps
+        fault = self.fault if steps is None else steps[self.applied % len(steps)]
         self.applied += 1
         return fault
 
-    def start(self, now: float) -> None:
-        """Reset counters and the RNG and start the clock (``ramp_ms``, ``down.for_ms``) at ``now``."""
-        self.matched = 0
-        self.applied = 0
-        self._rng = random.Random(self.seed)
-        self._added_at = now
+    def snapshot(self) -> FaultRule:
+        """The spec as listed: a copy carrying the counters."""
+        return self.spec.model_copy(update={"matched": self.matched, "applied": self.applied})
 
 
 class RuleBook:
     """One namespace's fault rules, first match in insertion order wins."""
 
     def __init__(self) -> None:
-        self._rules: list[FaultRule] = []
+        self._rules: list[_ArmedRule] = []
 
     def add(self, rule: FaultRule, now: float | None = None) -> FaultRule:
-        """Store a copy of ``rule`` and return it (so one preset rule can seed several books without
-        sharing counters); its clock starts at ``now``, default the monotonic clock. Ids must be unique."""
-        if any(existing.id == rule.id for existing in self._rules):
+        """Arm a copy of ``rule`` (so one preset rule can seed several books without sharing counters)
+        and return it as listed; its clock starts at ``now``, default the monotonic clock. Ids must be
+        unique."""
+        if any(armed.spec.id == rule.id for armed in self._rules):
             raise ValueError(f"a fault rule with id {rule.id!r} already exists")
-        stored = rule.model_copy(deep=True)
-        stored.start(time.monotonic() if now is None else now)
-        self._rules.append(stored)
-        return stored
+        spec = rule.model_copy(deep=True, update={"matched": 0, "applied": 0})
+        armed = _ArmedRule(spec, time.monotonic() if now is None else now)
+        self._rules.append(armed)
+        return armed.snapshot()
 
     def remove(self, rule_id: str) -> bool:
         before = len(self._rules)
-        self._rules = [rule for rule in self._rules if rule.id != rule_id]
+        self._rules = [armed for armed in self._rules if armed.spec.id != rule_id]
         return len(self._rules) < before
 
     def clear(self) -> None:
         self._rules.clear()
 
     def list(self) -> list[FaultRule]:
-        return list(self._rules)
+        """The rules in order, each a snapshot with its ``matched`` and ``applied`` counters."""
+        return [armed.snapshot() for armed in self._rules]
+
+    def effective_probability(self, rule_id: str, now: float | None = None) -> float:
+        """Rule ``rule_id``'s probability at ``now`` (its ``ramp_ms`` applied); ``KeyError`` if absent."""
+        for armed in self._rules:
+            if armed.spec.id == rule_id:
+                return armed.effective_probability(time.monotonic() if now is None else now)
+        raise KeyError(rule_id)
 
     def __len__(self) -> int:
         return len(self._rules)
 
     def pick(self, call: CallInfo, now: float | None = None) -> Fault | None:
         """The fault for this call: the first live, matching rule whose dice roll says yes."""
-        picked = self.pick_rule(call, now)
-        return picked[1] if picked else None
+        now = time.monotonic() if now is None else now
+        for armed in self._rules:
+            fault = armed.consider(call, now)
+            if fault is not None:
+                return fault
+        return None
 
     def pick_rule(self, call: CallInfo, now: float | None = None) -> tuple[FaultRule, Fault] | None:
-        """Like :meth:`pick`, also naming the rule (for the journal)."""
+        """Like :meth:`pick`, also naming the rule (as listed, counters included)."""
         now = time.monotonic() if now is None else now
-        for rule in self._rules:
-            fault = rule.consider(call, now)
+        for armed in self._rules:
+            fault = armed.consider(call, now)
             if fault is not None:
-                return rule, fault
+                return armed.snapshot(), fault
         return None
 
     def has_down(self, now: float | None = None) -> Down | None:
@@ -215,7 +262,7 @@ class RuleBook:
         probability or sequence); a ``down`` with ``for_ms`` lapses that long after it was added.
         """
         now = time.monotonic() if now is None else now
-        for rule in self._rules:
-            if isinstance(rule.fault, Down) and rule.live(now):
-                return rule.fault
+        for armed in self._rules:
+            if armed.down is not None and armed.live(now):
+                return armed.down
         return None

@@ -111,9 +111,11 @@ def test_ramp_grows_the_probability_from_zero() -> None:
 
 
 def test_ramp_tops_out_at_the_rule_probability() -> None:
-    ramped = book_with(rule(probability=0.4, ramp_ms=1000, seed=2)).list()[0]
-    assert ramped.effective_probability(T0 + 0.25) == pytest.approx(0.1)
-    assert ramped.effective_probability(T0 + 5) == pytest.approx(0.4)
+    book = book_with(rule(id="ramped", probability=0.4, ramp_ms=1000, seed=2))
+    assert book.effective_probability("ramped", T0 + 0.25) == pytest.approx(0.1)
+    assert book.effective_probability("ramped", T0 + 5) == pytest.approx(0.4)
+    with pytest.raises(KeyError):
+        book.effective_probability("absent", T0)
 
 
 # --- down ------------------------------------------------------------------------------------------------
