@@ -24,6 +24,7 @@ from .exchange import Answer, Exchange
 from .faults import Down, Fault
 from .journal import IngestRecord, JournalEntry, truncate
 from .namespaces import Namespace, NamespaceRegistry
+from .protocol import arrived_at
 from .rules import CallInfo
 from .wire import (
     Direction,
@@ -270,7 +271,7 @@ class ContractRoutes:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send, ns: Namespace, path: str,
                        call: IncomingCall) -> None:
-        started = time.perf_counter()
+        started = arrived_at(scope)  # delays count from here: a busy loop may have kept the call waiting
         when = time.time()
         method: str = scope["method"]
         if self.registry.is_down(ns):

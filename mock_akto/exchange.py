@@ -66,8 +66,9 @@ class Answer:
 class Exchange:
     """The live exchange: ASGI channels, the computed answer and the raw socket.
 
-    ``started`` is when the engine received the call (``time.perf_counter()`` seconds, taken as its ASGI
-    call began): delays count from it, so the engine's own work is inside a delay, not added to it.
+    ``started`` is when the engine received the call (``time.perf_counter()`` seconds: when the server
+    parsed its first bytes, :func:`mock_akto.protocol.arrived_at`): delays count from it, so the engine's
+    own work and the wait for a busy event loop are inside a delay, not added to it.
     ``status_sent`` is the status of the answer once its head was handed to the server (None while
     nothing was sent, and after a socket-level fault), for the journal.
 

@@ -3,7 +3,9 @@
 ASGI hides the socket, but a faithful fake must reset it, close it silently, send garbage or cut a body
 short, exactly as a broken network would. We run uvicorn with a thin subclass of its httptools protocol
 that puts the connection's transport into ``scope["extensions"]``; :class:`RawSocket` then offers the
-few socket-level moves the faults need. Nothing else of uvicorn is changed.
+few socket-level moves the faults need. The same subclass stamps when a request's first bytes were parsed
+(:func:`arrived_at`), so a delay counts from the moment the call reached the engine, not from when a busy
+event loop got round to the app. Nothing else of uvicorn is changed.
 """
 
 from __future__ import annotations
@@ -11,21 +13,35 @@ from __future__ import annotations
 import asyncio
 import socket
 import struct
+import time
 from typing import Any, Awaitable, Callable, MutableMapping
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 TRANSPORT_KEY = "mock_akto.transport"
+ARRIVED_KEY = "mock_akto.arrived"
 
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 
 
 class TransportExposingProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol, plus the transport in each request's scope extensions."""
+    """uvicorn's httptools protocol, plus the transport and the arrival time in each request's scope
+    extensions."""
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self.scope["extensions"] = {TRANSPORT_KEY: self.transport}
+        self.scope["extensions"] = {TRANSPORT_KEY: self.transport, ARRIVED_KEY: time.perf_counter()}
+
+
+def arrived_at(scope: MutableMapping[str, Any]) -> float:
+    """When the server parsed the request's first bytes (``time.perf_counter()`` seconds).
+
+    Under a burst, uvicorn parses every readable socket before any app task runs, so an app may start a
+    call tens of milliseconds after it arrived. Without our protocol class (another server), now.
+    """
+    extensions = scope.get("extensions")
+    arrived = extensions.get(ARRIVED_KEY) if extensions else None
+    return arrived if arrived is not None else time.perf_counter()
 
 
 class RawSocket:

@@ -21,10 +21,15 @@ import pytest
 
 from harness.process import ManagedProcess, free_port, http_ready
 from mock_akto import wire
+from mock_akto.app import build_app
 from mock_akto.client import MockAktoClient
 from mock_akto.faults import (
-    FAULTS, HTML_ERROR_PAGE, NON_JSON_TEXT, LognormalDelay, RandomDataThenClose, UniformDelay, parse_fault,
+    FAULTS, HTML_ERROR_PAGE, NON_JSON_TEXT, FixedDelay, LognormalDelay, RandomDataThenClose, UniformDelay,
+    parse_fault,
 )
+from mock_akto.protocol import ARRIVED_KEY
+from mock_akto.rules import FaultRule
+from mock_akto.server import EngineConfig
 
 SERVER_SCRIPT = Path(__file__).with_name("fault_server.py")
 PROXY_PATH = wire.HTTP_PROXY_PATH
@@ -176,6 +181,35 @@ def test_a_delay_counts_from_when_the_engine_received_the_call(make_engine) -> N
     assert first.startswith(b"HTTP/1.1 200")
     assert answered - headers_sent >= 0.3
     assert answered - body_sent < 0.3, f"answered {answered - body_sent:.3f}s after the body: the delay restarted"
+
+
+def test_a_delay_counts_from_the_arrival_the_server_stamped() -> None:
+    """Under a burst, uvicorn parses every readable socket before any app task runs, so the app may start
+    a call long after it arrived; the engine's protocol stamps the arrival and a delay counts from that
+    stamp (here: the call waited 250 ms for the app, so a 300 ms delay has about 50 ms left)."""
+    app = build_app(EngineConfig())
+    app.registry.global_rules.add(FaultRule(fault=FixedDelay(ms=300)))
+    body = json.dumps({"requestPayload": "hello"}).encode()
+    statuses: list[int] = []
+
+    async def receive() -> dict:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict) -> None:
+        if message["type"] == "http.response.start":
+            statuses.append(message["status"])
+
+    async def run() -> float:
+        arrived = time.perf_counter() - 0.25
+        scope = {"type": "http", "method": "POST", "path": PROXY_PATH, "query_string": b"guardrails=true",
+                 "headers": [(b"content-type", b"application/json")], "server": ("127.0.0.1", 1),
+                 "extensions": {ARRIVED_KEY: arrived}}
+        await app(scope, receive, send)
+        return time.perf_counter() - arrived
+
+    since_arrival = asyncio.run(asyncio.wait_for(run(), timeout=10))
+    assert statuses == [200]
+    assert 0.3 <= since_arrival < 0.5, f"answered {since_arrival:.3f}s after arrival: the delay restarted"
 
 
 def test_200_concurrent_delays_do_not_queue(server: tuple[str, int]) -> None:
