@@ -34,7 +34,7 @@ from bench._common import Check, cpu_steal_note, Summary, Variant, console, inte
 from bench.load import closed_loop
 from bench.payloads import ALLOW_PROMPT, ENGINE_QUERY, engine_chat_body
 from bench.rawhttp import RawHttpPool
-from bench.servers import LOADGEN_CPU, SERVER_CPU, engine_process, pin_process, pin_self, raw_app_process, server_pid
+from bench.servers import LOADGEN_CPU, SERVER_CPU, cpu_seconds, engine_process, pin_process, pin_self, raw_app_process, server_pid
 from bench.wrk import WrkResult, require_wrk, run_wrk
 from mock_akto.wire import HTTP_PROXY_PATH
 
@@ -92,10 +92,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             for url in urls.values():  # warm-up, thrown away: connections open, memo and caches filled
                 wrk(url, args.warmup)
+            pids = {raw_name: server_pid(raw_proc), engine_name: server_pid(engine)}
             steady_runs: dict[str, list[WrkResult]] = {name: [] for name in urls}
+            steady_cpu = {name: 0.0 for name in urls}
             for order in round_orders(list(urls), args.rounds):
                 for name in order:
+                    before = cpu_seconds(pids[name])
                     steady_runs[name].append(wrk(urls[name], args.duration))
+                    steady_cpu[name] += cpu_seconds(pids[name]) - before
 
             burst = {}
             if args.burst_rounds:
@@ -118,7 +122,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                                    f"{args.duration} s (percentiles: median of the rounds' exact wrk percentiles)",
                                    percentiles=(50.0, 99.0, 99.9))
     for name, runs in steady_runs.items():
-        console.print(f"  {name} rounds p99 ms: " + ", ".join(f"{r.summary.percentiles_ms[99.0]:.1f}" for r in runs))
+        cpu_us = steady_cpu[name] * 1e6 / sum(r.requests for r in runs)
+        console.print(f"  {name}: rounds p99 ms " + ", ".join(f"{r.summary.percentiles_ms[99.0]:.1f}" for r in runs)
+                      + f"; server CPU {cpu_us:.1f} µs per request")
     ideal_rps = args.concurrency / (args.delay_ms / 1000)
     console.print(f"ideal throughput at this concurrency: {ideal_rps:,.0f} req/s (every call exactly {args.delay_ms} ms)")
     burst_rows = []

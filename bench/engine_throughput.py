@@ -28,14 +28,13 @@ from pathlib import Path
 from typing import Sequence
 
 import httpx
-import psutil
 import uvloop
 
 from bench._common import Check, cpu_steal_note, Summary, Timings, console, machine_notes, print_checks, print_comparison, round_orders
 from bench.load import open_loop
 from bench.rawhttp import RawHttpPool
 from bench.payloads import ALLOW_PROMPT, ENGINE_QUERY, engine_chat_body
-from bench.servers import LOADGEN_CPU, SERVER_CPU, engine_process, pin_process, pin_self, raw_app_process, server_pid
+from bench.servers import LOADGEN_CPU, SERVER_CPU, cpu_seconds, engine_process, pin_process, pin_self, raw_app_process, server_pid
 from bench.wrk import WrkResult, require_wrk, run_wrk
 from mock_akto.wire import HTTP_PROXY_PATH
 
@@ -48,11 +47,6 @@ TARGET_FIXED_RATE_P99_MS = 10.0
 #: Keep-alive connections of the fixed-rate generator (an open loop: enough that a slow answer never
 #: makes the next scheduled request wait for a connection, which would still be counted as latency).
 FIXED_RATE_CONNECTIONS = 64
-
-
-def _cpu_seconds(process: psutil.Process) -> float:
-    times = process.cpu_times()
-    return times.user + times.system
 
 
 def _cpu_us_per_request(runs: list[WrkResult], cpu_s: list[float]) -> float:
@@ -122,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             # name -> (url, body, slot replaced by a per-request counter or None)
             closed_variants = {"raw": (urls["raw"], body, None), "engine": (urls["engine"], body, None),
                                DISTINCT: (urls["engine"], distinct_body, DISTINCT_SLOT)}
-            processes = {"raw": psutil.Process(server_pid(raw_proc)), "engine": psutil.Process(server_pid(engine))}
+            processes = {"raw": server_pid(raw_proc), "engine": server_pid(engine)}
             processes[DISTINCT] = processes["engine"]
             for url, variant_body, slot in closed_variants.values():  # warm-up, thrown away
                 run_wrk(url, body=variant_body, headers=HEADERS, connections=args.connections, duration_s=2,
@@ -132,10 +126,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             for order in round_orders(list(closed_variants), args.rounds):
                 for name in order:
                     url, variant_body, slot = closed_variants[name]
-                    before = _cpu_seconds(processes[name])
+                    before = cpu_seconds(processes[name])
                     runs[name].append(run_wrk(url, body=variant_body, headers=HEADERS, connections=args.connections,
                                               duration_s=args.duration, cpu=LOADGEN_CPU, distinct_slot=slot))
-                    cpu[name].append(_cpu_seconds(processes[name]) - before)
+                    cpu[name].append(cpu_seconds(processes[name]) - before)
             distinct_bodies = [distinct_body.replace(DISTINCT_SLOT.encode(), str(i).encode())
                                for i in range(int(args.rate * args.rate_seconds * (args.rate_rounds + 1)))]
             fixed = uvloop.run(_fixed_rate({"raw": (urls["raw"], [body]), "engine": (urls["engine"], [body]),

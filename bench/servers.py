@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+import psutil
+
 from harness.engine import EngineProcess
 from harness.process import LOOPBACK, ManagedProcess, free_port, port_open
 
@@ -64,3 +66,9 @@ def server_pid(process: ManagedProcess | EngineProcess) -> int:
     if managed.proc is None:
         raise RuntimeError(f"{managed.name} is not running")
     return managed.proc.pid
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds ``pid`` has used so far (read before and after a round)."""
+    times = psutil.Process(pid).cpu_times()
+    return times.user + times.system

@@ -77,6 +77,7 @@ def build_server(config: EngineConfig, on_ready: Callable[[EngineUvicornServer],
         log_level=config.log_level,
         timeout_graceful_shutdown=2,
         server_header=False,
+        proxy_headers=False,  # nothing reads the client address; one middleware less on every call
     )
     server = EngineUvicornServer(uv_config, on_ready=on_ready)
     app.engine.attach_server(server)
