@@ -121,10 +121,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     steady_rows = print_comparison(steady, title=f"steady state: wrk -t1 -c{args.concurrency}, {args.rounds} x "
                                    f"{args.duration} s (percentiles: median of the rounds' exact wrk percentiles)",
                                    percentiles=(50.0, 99.0, 99.9))
+    cpu_us = {name: steady_cpu[name] * 1e6 / sum(r.requests for r in runs) for name, runs in steady_runs.items()}
     for name, runs in steady_runs.items():
-        cpu_us = steady_cpu[name] * 1e6 / sum(r.requests for r in runs)
         console.print(f"  {name}: rounds p99 ms " + ", ".join(f"{r.summary.percentiles_ms[99.0]:.1f}" for r in runs)
-                      + f"; server CPU {cpu_us:.1f} µs per request")
+                      + f"; server CPU {cpu_us[name]:.1f} µs per request")
     ideal_rps = args.concurrency / (args.delay_ms / 1000)
     console.print(f"ideal throughput at this concurrency: {ideal_rps:,.0f} req/s (every call exactly {args.delay_ms} ms)")
     burst_rows = []
@@ -148,7 +148,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps({"notes": machine_notes(), "steal": cpu_steal_note(), "steady": steady_rows, "burst": burst_rows,
                                          "steady_rounds_p99": {n: [r.summary.percentiles_ms[99.0] for r in runs]
-                                                               for n, runs in steady_runs.items()}},
+                                                               for n, runs in steady_runs.items()},
+                                         "steady_cpu_us_per_request": cpu_us},
                                         indent=2, default=str))
     return 0 if ok or not args.strict else 1
 

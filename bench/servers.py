@@ -1,6 +1,7 @@
 """The servers a benchmark compares, each on one pinned core and a free loopback port.
 
-Both run on the same stack (uvicorn + uvloop + httptools, one process, no access log), so the difference
+Both run on the same stack (uvicorn + uvloop + httptools, one process, no access log, no proxy-headers
+middleware, no server header), so the difference
 between them is the app. Pinning keeps the server on core 0 and the load generator on core 1; without
 ``sched_setaffinity`` (or with one core) the benchmark still runs and says so in its notes.
 """
@@ -50,7 +51,7 @@ def raw_app_process(body_file: Path, *, delay_ms: int = 0) -> tuple[ManagedProce
     port = free_port()
     argv = [sys.executable, "-m", "uvicorn", "bench.raw_app:app", "--host", LOOPBACK, "--port", str(port),
             "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning",
-            "--lifespan", "off"]
+            "--lifespan", "off", "--no-proxy-headers", "--no-server-header"]  # as mock_akto.server runs the engine
     env = {BODY_FILE_ENV: str(body_file), DELAY_MS_ENV: str(delay_ms)}
     proc = ManagedProcess("bench-raw-app", argv, ready=port_open(port), cwd=REPO_ROOT, env=env, startup_timeout=20)
     return proc, f"http://{LOOPBACK}:{port}"
