@@ -10,7 +10,8 @@ Variants, one request at a time, in rotating rounds (bench._common.interleave):
   response phase checks against the fake engine, which answers at once);
 * ``engine x2``: the two engine calls the addon makes (its exact request-phase and response-phase
   envelopes), made from this process one after the other with the addon's own engine client
-  (``reference_impl.core.EngineClient``, httpx async): the engine round trip as the addon pays it.
+  (``reference_impl.core.EngineClient`` over the aiohttp transport, as the addon builds it): the engine
+  round trip as the addon pays it.
 
 Target: p50(mitmdump+addon) - p50(mitmdump) - p50(engine x2) <= 2 ms, i.e. the addon's own work (hooks,
 envelope building, verdict reading, its HTTP client) costs at most 2 ms at p50. ``--https`` sends the
@@ -40,6 +41,7 @@ from harness.fake_llm import FakeLLMServer
 from harness.mitm import EGRESS_ADDON, ROUTE_ADDON, MitmDump
 from mock_akto.wire import Envelope
 from reference_impl.core import EngineClient, EngineSettings
+from reference_impl.core.aiohttp_transport import AiohttpTransport
 from reference_impl.egress_payload import build_envelope, request_payload
 
 TARGET_ADDED_P50_MS = 2.0
@@ -89,7 +91,8 @@ def _engine_envelopes(chat: dict, answer: httpx.Response) -> tuple[Envelope, Env
 def _engine_rounds(engine_url: str, request_phase: Envelope, response_phase: Envelope) -> tuple[Callable[[int], Timings], Callable[[], None]]:
     """``run(n)``: n request+response check pairs through the addon's engine client, on one event loop."""
     loop = asyncio.new_event_loop()
-    client = EngineClient(EngineSettings(akto_base_url=engine_url))
+    settings = EngineSettings(akto_base_url=engine_url)
+    client = EngineClient(settings, transport=AiohttpTransport.for_settings(settings))  # as the addon builds it
 
     async def pairs(requests: int) -> Timings:
         timings = Timings(name="engine x2")
