@@ -8,6 +8,11 @@ redact). The same models are the YAML preset format and the admin API body, so t
 into a plan (regexes compiled, keywords lower-cased, policies grouped by action and cached per direction
 and app), so an evaluation does no pydantic validation and no regex compilation.
 
+Users' regexes run on the third-party ``regex`` module, which takes a time limit per search: a pattern
+that backtracks catastrophically on some payload (``(a|aa)+$``) fails that call with a message naming the
+policy and pattern (:class:`RegexTimeout`, answered as an evaluation error), instead of stalling the
+engine's event loop for every other caller. The built-in detectors are ours and stay on ``re``.
+
 Decision (contract sections 1.2 and 3.3): a matching ``block`` wins (``Allowed`` false, behaviour
 ``block``); otherwise ``approval`` / ``warn`` / ``alert`` give ``Allowed`` false with that behaviour (Akto's
 connectors let those through); ``redact`` rewrites the matched text in place and reports ``Modified`` true,
@@ -23,6 +28,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import regex
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
@@ -38,6 +44,7 @@ __all__ = [
     "Policy",
     "PolicyDirection",
     "PolicyLoadError",
+    "RegexTimeout",
     "PolicyMetadata",
     "PolicySet",
     "available_presets",
@@ -62,14 +69,27 @@ _PRESET_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
 _PLAIN_TOKEN = re.compile(r'[ !#-\[\]-~]*')
 
 
+#: How long one search of one user regex over one text may run (seconds). Linear patterns take
+#: microseconds on typical payloads and a few ms on megabytes; catastrophic ones would run for minutes.
+REGEX_TIMEOUT_S = 0.2
+
+
 class PolicyLoadError(ValueError):
     """A policy file or preset that cannot be used; the message names the file and the field."""
 
 
+class RegexTimeout(RuntimeError):
+    """A policy's regex ran past :data:`REGEX_TIMEOUT_S` on a payload (catastrophic backtracking)."""
+
+    def __init__(self, policy: str, pattern: str) -> None:
+        super().__init__(f"policy {policy!r}: regex {pattern!r} ran longer than {REGEX_TIMEOUT_S * 1000:.0f} ms "
+                         "on this payload (catastrophic backtracking?); simplify the pattern")
+
+
 def _valid_regex(pattern: str) -> str:
     try:
-        compiled = re.compile(pattern)
-    except re.error as exc:
+        compiled = regex.compile(pattern)
+    except regex.error as exc:
         raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from None
     if compiled.match("") is not None:
         raise ValueError(f"regular expression {pattern!r} matches the empty string, so it would match every text")
@@ -223,7 +243,7 @@ class _CompiledPolicy:
             if matcher.keywords
             else None
         )
-        self.regexes = tuple(re.compile(pattern) for pattern in matcher.regex)
+        self.regexes = tuple(regex.compile(pattern) for pattern in matcher.regex)
         self.detectors: tuple[Detector, ...] = tuple(
             DETECTORS[name] for name in dict.fromkeys(matcher.detectors) if name in DETECTORS
         )
@@ -258,8 +278,11 @@ class _CompiledPolicy:
                     return self.keyword_rule
         for pattern in self.regexes:
             for scan in batch.texts:
-                if pattern.search(scan.text) is not None:
-                    return "regex"
+                try:
+                    if pattern.search(scan.text, timeout=REGEX_TIMEOUT_S) is not None:
+                        return "regex"
+                except TimeoutError:
+                    raise RegexTimeout(self.name, pattern.pattern) from None
         for detector in self.detectors:
             if detector.search_batch(batch):
                 return detector.name
@@ -277,10 +300,13 @@ class _CompiledPolicy:
                         found.setdefault(match.group(0), default_token)
         for pattern in self.regexes:
             for scan in batch.texts:
-                for match in pattern.finditer(scan.text):
-                    if match.end() > match.start():
-                        first = first or "regex"
-                        found.setdefault(match.group(0), default_token)
+                try:
+                    for match in pattern.finditer(scan.text, timeout=REGEX_TIMEOUT_S):
+                        if match.end() > match.start():
+                            first = first or "regex"
+                            found.setdefault(match.group(0), default_token)
+                except TimeoutError:
+                    raise RegexTimeout(self.name, pattern.pattern) from None
         for detector in self.detectors:
             if not detector.may_match(batch):
                 continue
