@@ -45,6 +45,7 @@ class Engine:
             base_policies=base,
             limits=JournalLimits(max_entries=cfg.journal_size, max_payload_bytes=cfg.journal_max_bytes,
                                  ingest_max_entries=cfg.ingest_size),
+            max_namespaces=cfg.max_namespaces,
         )
         token = cfg.token.get_secret_value() if cfg.token is not None else None
         self.contract = ContractRoutes(self.registry, token=token, max_body_bytes=cfg.max_body_bytes,

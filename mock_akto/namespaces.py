@@ -135,6 +135,12 @@ class JournalLimits:
     ingest_max_entries: int = DEFAULT_MAX_ENTRIES
 
 
+#: Most namespaces one engine keeps. Each has its own journal and ingest rings (bounded on their own), so
+#: this bounds how many of those a caller inventing a namespace per call, or a suite that never removes
+#: its namespaces, can make the engine hold.
+DEFAULT_MAX_NAMESPACES = 1000
+
+
 class NamespaceRegistry:
     """All namespaces, the global rule book, listener ports and registered API keys.
 
@@ -142,9 +148,11 @@ class NamespaceRegistry:
     or the built-in defaults (frozen, so namespaces share it until one replaces its own).
     """
 
-    def __init__(self, *, base_policies: PolicySet | None = None, limits: JournalLimits | None = None) -> None:
+    def __init__(self, *, base_policies: PolicySet | None = None, limits: JournalLimits | None = None,
+                 max_namespaces: int = DEFAULT_MAX_NAMESPACES) -> None:
         self.base_policies = base_policies if base_policies is not None else default_policies()
         self.limits = limits or JournalLimits()
+        self.max_namespaces = max_namespaces
         self.global_rules = RuleBook()
         self.global_down = False
         self._namespaces: dict[str, Namespace] = {}
@@ -155,10 +163,14 @@ class NamespaceRegistry:
     # -- lookup ---------------------------------------------------------------------------------------
 
     def get(self, name: str) -> Namespace:
-        """The namespace called ``name``, created on first use."""
+        """The namespace called ``name``, created on first use (:class:`NamespaceError` past the limit)."""
         ns = self._namespaces.get(name)
         if ns is None:
             check_name(name)
+            if len(self._namespaces) >= self.max_namespaces:
+                raise NamespaceError(
+                    f"cannot create namespace {name!r}: the engine already holds {len(self._namespaces)} "
+                    f"(its limit, --max-namespaces); remove some with DELETE /__admin/namespaces/<name>")
             ns = Namespace(
                 name=name,
                 policies=self._fresh_policies(),

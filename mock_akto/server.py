@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from .contract import DEFAULT_MAX_BODY_BYTES
 from .journal import DEFAULT_MAX_ENTRIES, DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_PAYLOAD_CAP
+from .namespaces import DEFAULT_MAX_NAMESPACES
 from .protocol import TransportExposingProtocol
 
 READY_PREFIX = "mock-akto listening on "
@@ -42,6 +43,7 @@ class EngineConfig(BaseModel):
     journal_payload_cap: int = Field(DEFAULT_PAYLOAD_CAP, ge=0, description="characters kept of each payload")
     journal_max_bytes: int = Field(DEFAULT_MAX_PAYLOAD_BYTES, ge=1, description="payload characters per ring")
     max_body_bytes: int = Field(DEFAULT_MAX_BODY_BYTES, ge=1, description="larger request bodies get 413")
+    max_namespaces: int = Field(DEFAULT_MAX_NAMESPACES, ge=1, description="namespaces one engine keeps at most")
     log_level: str = "warning"
 
 
@@ -186,6 +188,8 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                         f"/api/* (raw or Bearer); default ${TOKEN_ENV}, which keeps it out of the process list")
     parser.add_argument("--journal-size", type=int, default=DEFAULT_MAX_ENTRIES, help="journal entries per namespace")
     parser.add_argument("--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES, help="413 above this size")
+    parser.add_argument("--max-namespaces", type=int, default=DEFAULT_MAX_NAMESPACES,
+                        help="namespaces kept at most; a call that would create one more gets 400")
     parser.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"])
 
 
@@ -194,7 +198,7 @@ def config_from_args(args: argparse.Namespace) -> EngineConfig:
         host=args.host, port=args.port, policies_file=args.policies,
         token=SecretStr(args.token) if args.token else None,
         journal_size=args.journal_size, ingest_size=args.journal_size,
-        max_body_bytes=args.max_body_bytes, log_level=args.log_level,
+        max_body_bytes=args.max_body_bytes, max_namespaces=args.max_namespaces, log_level=args.log_level,
     )
 
 

@@ -261,6 +261,7 @@ BAD_INPUT = [
     (["frobnicate"], "invalid choice"),
     (["serve", "--port", "abc"], "invalid int value: 'abc'"),
     (["serve", "--journal-size", "0"], "journal_size: Input should be greater than or equal to 1"),
+    (["serve", "--max-namespaces", "0"], "max_namespaces: Input should be greater than or equal to 1"),
     (["serve", "--policies", "/no/such/policies.yaml"], "cannot read policies"),
 ]
 

@@ -75,6 +75,30 @@ def test_a_bad_namespace_header_is_a_400(akto, http) -> None:  # noqa: ANN001
     assert "invalid namespace name" in response.json()["message"]
 
 
+def test_past_the_namespace_limit_a_call_gets_400_and_nothing_is_created(make_engine, http) -> None:  # noqa: ANN001
+    """A caller that invents a namespace per call cannot make the engine hold unbounded journals: past
+    ``max_namespaces`` the call is refused with the reason; existing namespaces keep working, and removing
+    one makes room again."""
+    engine = make_engine(max_namespaces=3)  # default + two
+    for name in ("one", "two"):
+        assert http.post(engine.url + PROXY, params={"guardrails": "true"}, json=envelope(),
+                         headers={"x-mock-akto-namespace": name}).status_code == 200
+    refused = http.post(engine.url + PROXY, params={"guardrails": "true"}, json=envelope(),
+                        headers={"x-mock-akto-namespace": "three"})
+    body = refused.json()
+    assert refused.status_code == 400 and body["success"] is False
+    assert "cannot create namespace 'three'" in body["message"] and "--max-namespaces" in body["message"]
+    admin = http.get(engine.url + "/__admin/journal", headers={"x-mock-akto-namespace": "four"})
+    assert admin.status_code == 400 and "cannot create namespace 'four'" in admin.json()["detail"]
+    names = [ns["name"] for ns in http.get(engine.url + "/__admin/namespaces").json()]
+    assert sorted(names) == ["default", "one", "two"]
+    assert http.post(engine.url + PROXY, params={"guardrails": "true"}, json=envelope(),
+                     headers={"x-mock-akto-namespace": "two"}).status_code == 200
+    assert http.delete(engine.url + "/__admin/namespaces/one").status_code == 204
+    assert http.post(engine.url + PROXY, params={"guardrails": "true"}, json=envelope(),
+                     headers={"x-mock-akto-namespace": "three"}).status_code == 200
+
+
 def test_two_namespaces_in_parallel_stay_isolated(akto_engine) -> None:  # noqa: ANN001
     blocking = EngineNamespace.open(akto_engine.url, "blocking")
     allowing = EngineNamespace.open(akto_engine.url, "allowing")
