@@ -1,7 +1,8 @@
-"""The TrueFoundry matrix as contract scenarios (scenarios/truefoundry/matrix.yaml), run by the shared
-scenario runner on the ``truefoundry`` connector: client -> gateway simulator -> reference endpoint ->
-engine, plus the fake LLM. The scenarios and the tables in docs/truefoundry.md are rendered from
-harness/tfy_matrix.py; the first tests keep them in step.
+"""Contract scenarios on the ``truefoundry`` connector (client -> gateway simulator -> reference endpoint ->
+engine, plus the fake LLM), run by the shared scenario runner: every scenario in scenarios/*.yaml (with
+its ``truefoundry`` expectations), and the TrueFoundry matrix (scenarios/truefoundry/matrix.yaml). The
+matrix and the tables in docs/truefoundry.md are rendered from harness/tfy_matrix.py; the first tests
+keep them in step.
 """
 
 from __future__ import annotations
@@ -38,4 +39,9 @@ def test_the_matrix_is_complete() -> None:
 
 @pytest.mark.parametrize("scenario, connector", scenario_params(["truefoundry"], directory=tfy_matrix.SCENARIO_FILE.parent))
 def test_truefoundry_scenario(scenario, connector: str, scenario_pool: InstancePool) -> None:
+    check_result(run_scenario(scenario, adapter(connector), scenario_pool))
+
+
+@pytest.mark.parametrize("scenario, connector", scenario_params(["truefoundry"]))
+def test_contract_scenario(scenario, connector: str, scenario_pool: InstancePool) -> None:
     check_result(run_scenario(scenario, adapter(connector), scenario_pool))
