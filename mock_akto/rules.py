@@ -239,20 +239,20 @@ class RuleBook:
 
     def pick(self, call: CallInfo, now: float | None = None) -> Fault | None:
         """The fault for this call: the first live, matching rule whose dice roll says yes."""
-        now = time.monotonic() if now is None else now
-        for armed in self._rules:
-            fault = armed.consider(call, now)
-            if fault is not None:
-                return fault
-        return None
+        picked = self._pick(call, now)
+        return picked[1] if picked is not None else None
 
     def pick_rule(self, call: CallInfo, now: float | None = None) -> tuple[FaultRule, Fault] | None:
         """Like :meth:`pick`, also naming the rule (as listed, counters included)."""
+        picked = self._pick(call, now)
+        return (picked[0].snapshot(), picked[1]) if picked is not None else None
+
+    def _pick(self, call: CallInfo, now: float | None) -> tuple[_ArmedRule, Fault] | None:
         now = time.monotonic() if now is None else now
         for armed in self._rules:
             fault = armed.consider(call, now)
             if fault is not None:
-                return armed.snapshot(), fault
+                return armed, fault
         return None
 
     def has_down(self, now: float | None = None) -> Down | None:
