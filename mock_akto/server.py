@@ -106,6 +106,29 @@ def tune_gc_for_serving() -> None:
     gc.set_threshold(SERVING_GC_THRESHOLD, *gc.get_threshold()[1:])
 
 
+#: Open files the ``serve`` process asks for (every client connection is one): a load test holding
+#: thousands of slow calls open must not fail on a default soft limit of 1,024.
+OPEN_FILES_WANTED = 65_536
+
+
+def raise_open_files_limit(wanted: int = OPEN_FILES_WANTED) -> int | None:
+    """Raise this process's soft limit on open files towards ``wanted`` (never above the hard limit);
+    the limit in effect after, or None where the platform has no such limit."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - Windows
+        return None
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError):
+            return soft
+        return target
+    return soft
+
+
 def url_of(host: str, port: int) -> str:
     return f"http://{host}:{port}"
 
@@ -117,6 +140,7 @@ def run(config: EngineConfig) -> None:
         tune_gc_for_serving()
         print(f"{READY_PREFIX}{url_of(config.host, server.bound_port or config.port)}", flush=True)
 
+    raise_open_files_limit()
     server = build_server(config, on_ready=announce)
     server.run()
     if not server.started:

@@ -250,6 +250,47 @@ def test_200_concurrent_delays_do_not_queue(server: tuple[str, int]) -> None:
     assert total < delay_s * 2, f"200 concurrent 200 ms delays took {total:.3f}s"
 
 
+def test_1000_concurrent_delays_finish_in_about_one_delay(akto) -> None:  # noqa: ANN001
+    """The issue's own figure, on the real engine (its ``serve`` process raises its open-files limit):
+    1,000 calls delayed 300 ms each, sent at once on 1,000 connections, all answered after their delay
+    and the whole round well under two delays (a worker held per delay would take waves)."""
+    from mock_akto.server import raise_open_files_limit
+
+    delay_s, concurrency = 0.3, 1000
+    if (raise_open_files_limit(4 * concurrency) or 0) < 2 * concurrency + 100:
+        pytest.skip("this process may not open 2,100 files (hard RLIMIT_NOFILE too low)")
+    akto.client.add_fault({"type": "fixed_delay", "ms": int(delay_s * 1000)})
+    port = int(akto.url.rsplit(":", 1)[1])
+    body = json.dumps(wire.Envelope.build(request_payload="hello").model_dump()).encode()
+    request = (f"POST {PROXY_PATH}?guardrails=true HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
+               f"content-length: {len(body)}\r\n\r\n").encode() + body
+
+    async def one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> float:
+        started = time.monotonic()
+        writer.write(request)
+        head = await reader.readuntil(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200"), head[:80]
+        length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                      if line.lower().startswith(b"content-length:"))
+        await reader.readexactly(length)
+        return time.monotonic() - started
+
+    async def run() -> tuple[float, list[float]]:
+        connections = [await asyncio.open_connection("127.0.0.1", port) for _ in range(concurrency)]
+        try:
+            started = time.monotonic()
+            each = await asyncio.gather(*(one(*connection) for connection in connections))
+            return time.monotonic() - started, each
+        finally:
+            for _, writer in connections:
+                writer.close()
+
+    total, each = asyncio.run(asyncio.wait_for(run(), timeout=60))
+    assert len(each) == concurrency and min(each) >= delay_s * 0.99
+    assert total < delay_s * 2, f"1,000 concurrent 300 ms delays took {total:.3f}s"
+    assert akto.client.count() == concurrency  # every call journaled
+
+
 def test_concurrent_delays_through_a_shared_httpx_client(base_url: str) -> None:
     """The same with httpx (a real client's view): every answer arrives, none before its delay."""
 
