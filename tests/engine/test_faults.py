@@ -60,12 +60,17 @@ def call(client: httpx.Client, fault: dict | None, **body: object) -> httpx.Resp
     return client.post(PROXY_PATH, json={"fault": fault, **body})
 
 
+def raw_post(path: str, body: bytes, *, close: bool = False) -> bytes:
+    """One HTTP/1.1 POST of ``body`` as raw bytes (keep-alive unless ``close``)."""
+    connection = "connection: close\r\n" if close else ""
+    return (f"POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
+            f"{connection}content-length: {len(body)}\r\n\r\n").encode() + body
+
+
 def raw_call(port: int, fault: dict, timeout: float = 5.0) -> tuple[list[tuple[float, bytes]], BaseException | None]:
     """Send one request on a plain socket; return every read (seconds since sending, bytes) until EOF or
     an error, and the error."""
-    body = json.dumps({"fault": fault}).encode()
-    request = (f"POST {PROXY_PATH} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
-               f"connection: close\r\ncontent-length: {len(body)}\r\n\r\n").encode() + body
+    request = raw_post(PROXY_PATH, json.dumps({"fault": fault}).encode(), close=True)
     reads: list[tuple[float, bytes]] = []
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
         sock.sendall(request)
@@ -212,39 +217,45 @@ def test_a_delay_counts_from_the_arrival_the_server_stamped() -> None:
     assert 0.3 <= since_arrival < 0.5, f"answered {since_arrival:.3f}s after arrival: the delay restarted"
 
 
-def test_200_concurrent_delays_do_not_queue(server: tuple[str, int]) -> None:
-    """A delay never holds a worker: 200 concurrent 200 ms delays end together, not in waves.
+def concurrent_round(port: int, request: bytes, concurrency: int, timeout: float) -> tuple[float, list[float], list[bytes]]:
+    """Send ``request`` once on each of ``concurrency`` pre-opened connections, all at once; the round's
+    total time, each call's time and each answer's body (every answer must be a 200).
 
-    The client is plain asyncio streams on pre-opened connections, so the round times the server: an
-    httpx AsyncClient spends 3-5 ms of CPU per request on this 2-core machine (measured: 0.8-6 s for a
-    round of 200), which would hide exactly the queueing this test looks for.
+    The client is plain asyncio streams, so the round times the server: an httpx AsyncClient spends 3-5 ms
+    of CPU per request on this 2-core machine (measured: 0.8-6 s for a round of 200), which would hide
+    exactly the queueing these tests look for.
     """
-    delay_s, concurrency = 0.2, 200
-    body = json.dumps({"fault": {"type": "fixed_delay", "ms": int(delay_s * 1000)}}).encode()
-    request = (f"POST {PROXY_PATH} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
-               f"content-length: {len(body)}\r\n\r\n").encode() + body
 
-    async def one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> float:
+    async def one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> tuple[float, bytes]:
         started = time.monotonic()
         writer.write(request)
         head = await reader.readuntil(b"\r\n\r\n")
-        assert head.startswith(b"HTTP/1.1 200")
+        assert head.startswith(b"HTTP/1.1 200"), head[:80]
         length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
                       if line.lower().startswith(b"content-length:"))
-        assert json.loads(await reader.readexactly(length))["success"] is True
-        return time.monotonic() - started
+        body = await reader.readexactly(length)
+        return time.monotonic() - started, body
 
-    async def run() -> tuple[float, list[float]]:
-        connections = [await asyncio.open_connection("127.0.0.1", server[1]) for _ in range(concurrency)]
+    async def run() -> tuple[float, list[tuple[float, bytes]]]:
+        connections = [await asyncio.open_connection("127.0.0.1", port) for _ in range(concurrency)]
         try:
             started = time.monotonic()
-            each = await asyncio.gather(*(one(*connection) for connection in connections))
-            return time.monotonic() - started, each
+            answers = await asyncio.gather(*(one(*connection) for connection in connections))
+            return time.monotonic() - started, answers
         finally:
             for _, writer in connections:
                 writer.close()
 
-    total, each = asyncio.run(asyncio.wait_for(run(), timeout=30))
+    total, answers = asyncio.run(asyncio.wait_for(run(), timeout=timeout))
+    return total, [elapsed for elapsed, _ in answers], [body for _, body in answers]
+
+
+def test_200_concurrent_delays_do_not_queue(server: tuple[str, int]) -> None:
+    """A delay never holds a worker: 200 concurrent 200 ms delays end together, not in waves."""
+    delay_s, concurrency = 0.2, 200
+    body = json.dumps({"fault": {"type": "fixed_delay", "ms": int(delay_s * 1000)}}).encode()
+    total, each, bodies = concurrent_round(server[1], raw_post(PROXY_PATH, body), concurrency, timeout=30)
+    assert all(json.loads(answer)["success"] is True for answer in bodies)
     assert min(each) >= delay_s * 0.95
     # Served in waves (a worker held per delay) the round would take >= 2 x the delay.
     assert total < delay_s * 2, f"200 concurrent 200 ms delays took {total:.3f}s"
@@ -262,30 +273,7 @@ def test_1000_concurrent_delays_finish_in_about_one_delay(akto) -> None:  # noqa
     akto.client.add_fault({"type": "fixed_delay", "ms": int(delay_s * 1000)})
     port = int(akto.url.rsplit(":", 1)[1])
     body = json.dumps(wire.Envelope.build(request_payload="hello").model_dump()).encode()
-    request = (f"POST {PROXY_PATH}?guardrails=true HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
-               f"content-length: {len(body)}\r\n\r\n").encode() + body
-
-    async def one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> float:
-        started = time.monotonic()
-        writer.write(request)
-        head = await reader.readuntil(b"\r\n\r\n")
-        assert head.startswith(b"HTTP/1.1 200"), head[:80]
-        length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                      if line.lower().startswith(b"content-length:"))
-        await reader.readexactly(length)
-        return time.monotonic() - started
-
-    async def run() -> tuple[float, list[float]]:
-        connections = [await asyncio.open_connection("127.0.0.1", port) for _ in range(concurrency)]
-        try:
-            started = time.monotonic()
-            each = await asyncio.gather(*(one(*connection) for connection in connections))
-            return time.monotonic() - started, each
-        finally:
-            for _, writer in connections:
-                writer.close()
-
-    total, each = asyncio.run(asyncio.wait_for(run(), timeout=60))
+    total, each, _ = concurrent_round(port, raw_post(PROXY_PATH + "?guardrails=true", body), concurrency, timeout=60)
     assert len(each) == concurrency and min(each) >= delay_s * 0.99
     assert total < delay_s * 2, f"1,000 concurrent 300 ms delays took {total:.3f}s"
     assert akto.client.count() == concurrency  # every call journaled
