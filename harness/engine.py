@@ -20,13 +20,13 @@ import httpx
 from mock_akto.client import MockAktoClient
 from mock_akto.server import READY_PREFIX, TOKEN_ENV
 
-from .process import ManagedProcess
+from .process import ManagedProcess, ProcessService
 
 _READY_LINE = re.compile(re.escape(READY_PREFIX) + r"(http://\S+)")
 _names = itertools.count(1)
 
 
-class EngineProcess:
+class EngineProcess(ProcessService):
     """``python -m mock_akto serve`` in a child process; usable as a context manager.
 
     ``token`` is passed through the environment (never on the command line, where ``ps`` shows it).
@@ -79,19 +79,10 @@ class EngineProcess:
         self.process.start()
         return self
 
-    def stop(self) -> None:
-        self.process.stop()
-
     def client(self, namespace: str | None = None) -> MockAktoClient:
         if self.url is None:
             raise RuntimeError("the engine is not running")
         return MockAktoClient(self.url, namespace)
-
-    def __enter__(self) -> "EngineProcess":
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def unique_namespace(hint: str = "t") -> str:

@@ -20,7 +20,7 @@ from typing import Any, Iterator, Mapping
 import pytest
 import yaml
 
-from harness.process import LOOPBACK, ManagedProcess, StartupError, free_port, http_ready
+from harness.process import LOOPBACK, ManagedProcess, ProcessService, StartupError, free_port, http_ready
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 #: LiteLLM starts in ~6 s on an idle machine; parallel test workers on 2 cores can triple that.
@@ -59,7 +59,7 @@ def base_config(models: list[dict[str, Any]], guardrails: list[dict[str, Any]] |
     return config
 
 
-class LiteLLMProxy:
+class LiteLLMProxy(ProcessService):
     """One LiteLLM proxy on loopback. Usable as a context manager.
 
     ``config`` is a path to an existing config.yaml or a dict (written to a private temporary file).
@@ -148,20 +148,10 @@ class LiteLLMProxy:
             raise StartupError(f"{self.name} started without a guardrail entry:\n" + "\n".join(lines))
 
     def stop(self) -> None:
-        if self.process is not None:
-            self.process.stop()
+        super().stop()
         if self._tempdir is not None:
             self._tempdir.cleanup()
             self._tempdir = None
-
-    def log_tail(self, lines: int = 40) -> str:
-        return self.process.log_tail(lines) if self.process else "(not started)"
-
-    def __enter__(self) -> "LiteLLMProxy":
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from harness.process import LOOPBACK, ManagedProcess, port_open, start_on_free_port
+from harness.process import LOOPBACK, ManagedProcess, ProcessService, port_open, start_on_free_port
 
 MITMDUMP_ENV = "AKTO_HARNESS_MITMDUMP"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -42,7 +42,7 @@ def route_map(routes: Mapping[str, tuple[str, int]]) -> str:
     return ",".join(f"{host}={ip}:{port}" for host, (ip, port) in routes.items())
 
 
-class MitmDump:
+class MitmDump(ProcessService):
     """One ``mitmdump`` child process; a context manager.
 
     ``addons`` are script paths loaded in order (``-s``); ``options`` become ``--set name=value``;
@@ -125,7 +125,7 @@ class MitmDump:
         return code
 
     def log_tail(self, lines: int = 60) -> str:
-        return self.process.log_tail(lines) if self.process else "(not started)"
+        return super().log_tail(lines)
 
     def _ready(self) -> bool:
         """Listening, CA written, and no addon error logged (mitmdump then exits 1 a moment later)."""
@@ -136,9 +136,3 @@ class MitmDump:
         except OSError:
             return False
         return LISTENING_LINE in log and not any(marker in log for marker in STARTUP_ERROR_MARKERS)
-
-    def __enter__(self) -> "MitmDump":
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()

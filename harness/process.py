@@ -13,7 +13,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Mapping, Self, Sequence
 
 import httpx
 
@@ -137,6 +137,30 @@ class ManagedProcess:
             return "(no log)"
 
     def __enter__(self) -> "ManagedProcess":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class ProcessService:
+    """A harness server run as one :class:`ManagedProcess` (``self.process``, set by ``start``): what every
+    such wrapper (engine, fake LLM, LiteLLM proxy, mitmdump, TrueFoundry gateway and endpoint) shares.
+    Subclasses write ``start`` and extend ``stop`` with their own clean-up (a client, a temporary folder)."""
+
+    process: ManagedProcess | None = None
+
+    def start(self) -> Self:  # pragma: no cover - every service defines it
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+
+    def log_tail(self, lines: int = 40) -> str:
+        return self.process.log_tail(lines) if self.process is not None else "(not started)"
+
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

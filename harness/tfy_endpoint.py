@@ -13,7 +13,7 @@ from typing import Any
 
 import jwt
 
-from harness.process import LOOPBACK, ManagedProcess, http_ready, start_on_free_port
+from harness.process import LOOPBACK, ManagedProcess, ProcessService, http_ready, start_on_free_port
 from mock_akto.wire import TRUEFOUNDRY_PATH
 
 #: A test-only HS256 secret (32+ bytes, so PyJWT does not warn). Never a real credential.
@@ -31,7 +31,7 @@ def make_token(secret: str = TEST_JWT_SECRET, *, account_id: int | None = 100000
     return jwt.encode(payload, secret, algorithm="HS256")
 
 
-class TrueFoundryEndpoint:
+class TrueFoundryEndpoint(ProcessService):
     """One endpoint process pointed at ``akto_url``; a context manager. ``url`` is the guardrail URL base."""
 
     def __init__(
@@ -89,10 +89,6 @@ class TrueFoundryEndpoint:
         start_on_free_port(build)
         return self
 
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.stop()
-
     def log_text(self) -> str:
         """The whole process log (tests check that no token ever shows up in it)."""
         if self.process is None:
@@ -101,9 +97,3 @@ class TrueFoundryEndpoint:
             return self.process.log_path.read_text(errors="replace")
         except OSError:
             return ""
-
-    def __enter__(self) -> "TrueFoundryEndpoint":
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()

@@ -14,7 +14,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import httpx
 
-from harness.process import LOOPBACK, ManagedProcess, http_ready, start_on_free_port
+from harness.process import LOOPBACK, ManagedProcess, ProcessService, http_ready, start_on_free_port
 from harness.tfy_guardrails import GuardrailConfig
 
 DEFAULT_MODEL = "openai-main/gpt-4o-mini"
@@ -120,7 +120,7 @@ def _config_json(guardrail: GuardrailConfig | Mapping[str, Any]) -> dict[str, An
     return data
 
 
-class TfyGatewayServer:
+class TfyGatewayServer(ProcessService):
     """``python -m harness.tfy_gateway`` as a managed child process on loopback; a context manager."""
 
     def __init__(self, llm_url: str, *, contract: str = "current", startup_timeout: float = 20.0,
@@ -159,14 +159,4 @@ class TfyGatewayServer:
         if self._client is not None:
             self._client.close()
             self._client = None
-        if self.process is not None:
-            self.process.stop()
-
-    def log_tail(self, lines: int = 40) -> str:
-        return self.process.log_tail(lines) if self.process else "(not started)"
-
-    def __enter__(self) -> "TfyGatewayServer":
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        super().stop()

@@ -12,13 +12,13 @@ import httpx
 
 from harness.fake_llm.client import FakeLLMClient
 from harness.fake_llm.script import DEFAULT_MAX_RECORDED
-from harness.process import LOOPBACK, ManagedProcess, start_on_free_port
+from harness.process import LOOPBACK, ManagedProcess, ProcessService, start_on_free_port
 
 #: Names the generated test certificate is valid for (``tls=True``).
 DEFAULT_TLS_NAMES = ("127.0.0.1", "localhost")
 
 
-class FakeLLMServer:
+class FakeLLMServer(ProcessService):
     """``python -m harness.fake_llm`` as a managed child process; a context manager.
 
     ``tls=True`` makes a throwaway CA and certificate with ``trustme`` (``ca_cert`` is the file clients
@@ -90,14 +90,10 @@ class FakeLLMServer:
         if self._client is not None:
             self._client.close()
             self._client = None
-        if self.process is not None:
-            self.process.stop()
+        super().stop()
         if self._tempdir is not None:
             self._tempdir.cleanup()
             self._tempdir = None
-
-    def log_tail(self, lines: int = 40) -> str:
-        return self.process.log_tail(lines) if self.process else "(not started)"
 
     def _argv(self) -> list[str]:
         argv = [sys.executable, "-m", "harness.fake_llm", "--port", str(self.port), "--max-recorded", str(self.max_recorded)]
@@ -124,9 +120,3 @@ class FakeLLMServer:
         ca.cert_pem.write_to_path(str(self.ca_cert))
         issued.private_key_pem.write_to_path(str(self.tls_key))
         self.tls_cert.write_bytes(b"".join(blob.bytes() for blob in issued.cert_chain_pems))
-
-    def __enter__(self) -> "FakeLLMServer":
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
