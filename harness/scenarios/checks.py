@@ -21,6 +21,8 @@ from harness.scenarios.model import (
     JournalEntryExpect,
     JournalExpect,
     LLMReceived,
+    as_list,
+    shorten,
 )
 from mock_akto.client import MockAktoClient
 from mock_akto.journal import IngestRecordModel, JournalEntryModel
@@ -57,7 +59,7 @@ def check_all(expected: Expectation, seen: Observed) -> list[str]:
     if response.error is not None and expected.status is not None:
         problems.append(f"client got no HTTP answer: {response.error}")
     if expected.status is not None and response.status != expected.status:
-        problems.append(f"status: expected {expected.status}, got {response.status} ({_short(response.body)!r})")
+        problems.append(f"status: expected {expected.status}, got {response.status} ({shorten(response.body)!r})")
     for path, check in (expected.body or {}).items():
         problems += check.problems(f"body {path}", json_path(response.json, path, response))
     for name, check in (expected.headers or {}).items():
@@ -115,12 +117,12 @@ def check_llm(called: bool | None, received: LLMReceived | None, requests: Seque
             return problems + ["llm_received: the LLM received nothing"]
         last = requests[-1]
         text = last.body_text or json.dumps(last.json_body)
-        for needle in _as_list(received.contains):
+        for needle in as_list(received.contains):
             if needle not in text:
-                problems.append(f"llm_received: expected {needle!r} in what the LLM got: {_short(text)!r}")
-        for needle in _as_list(received.not_contains):
+                problems.append(f"llm_received: expected {needle!r} in what the LLM got: {shorten(text)!r}")
+        for needle in as_list(received.not_contains):
             if needle in text:
-                problems.append(f"llm_received: {needle!r} reached the LLM: {_short(text)!r}")
+                problems.append(f"llm_received: {needle!r} reached the LLM: {shorten(text)!r}")
         if received.model is not None and last.model != received.model:
             problems.append(f"llm_received: model {last.model!r}, expected {received.model!r}")
     return problems
@@ -216,13 +218,3 @@ def _calls(entries: Sequence[JournalEntryModel]) -> str:
 
 def _records(records: Sequence[IngestRecordModel]) -> str:
     return "; ".join(f"#{r.seq} status {r.statusCode}" for r in records) or "none"
-
-
-def _as_list(value: str | list[str] | None) -> list[str]:
-    if value is None:
-        return []
-    return [value] if isinstance(value, str) else list(value)
-
-
-def _short(text: str, limit: int = 300) -> str:
-    return text if len(text) <= limit else text[:limit] + "..."

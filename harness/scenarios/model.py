@@ -122,12 +122,12 @@ class Text(Strict):
         if self.equals is not None and actual != self.equals:
             found.append(f"{what}: expected {self.equals!r}, got {actual!r}")
         text = actual if isinstance(actual, str) else ("" if actual is None else str(actual))
-        for needle in _as_list(self.contains):
+        for needle in as_list(self.contains):
             if needle not in text:
-                found.append(f"{what}: expected to contain {needle!r}, got {_short(text)!r}")
-        for needle in _as_list(self.not_contains):
+                found.append(f"{what}: expected to contain {needle!r}, got {shorten(text)!r}")
+        for needle in as_list(self.not_contains):
             if needle in text:
-                found.append(f"{what}: must not contain {needle!r}, got {_short(text)!r}")
+                found.append(f"{what}: must not contain {needle!r}, got {shorten(text)!r}")
         return found
 
 
@@ -299,11 +299,13 @@ def _describe(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def _as_list(value: str | list[str] | None) -> list[str]:
+def as_list(value: str | list[str] | None) -> list[str]:
+    """A ``contains``-style field as a list of needles."""
     if value is None:
         return []
     return [value] if isinstance(value, str) else list(value)
 
 
-def _short(text: str, limit: int = 300) -> str:
+def shorten(text: str, limit: int = 300) -> str:
+    """``text`` cut for a problem message."""
     return text if len(text) <= limit else text[:limit] + "..."
