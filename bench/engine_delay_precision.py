@@ -23,18 +23,16 @@ import argparse
 import json
 import statistics
 import sys
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
-import httpx
 import uvloop
 
 from bench._common import Check, cpu_steal_note, Summary, Variant, console, interleave_async, machine_notes, print_checks, print_comparison, round_orders
 from bench.load import closed_loop
 from bench.payloads import ALLOW_PROMPT, ENGINE_QUERY, engine_chat_body
 from bench.rawhttp import RawHttpPool
-from bench.servers import LOADGEN_CPU, SERVER_CPU, cpu_seconds, engine_process, pin_process, pin_self, raw_app_process, server_pid
+from bench.servers import LOADGEN_CPU, SERVER_CPU, cpu_seconds, engine_beside_raw_app, server_pid
 from bench.wrk import WrkResult, require_wrk, run_wrk
 from mock_akto.wire import HTTP_PROXY_PATH
 
@@ -72,50 +70,44 @@ def main(argv: Sequence[str] | None = None) -> int:
     body = engine_chat_body(ALLOW_PROMPT)
     path = f"{HTTP_PROXY_PATH}?{ENGINE_QUERY}"
     raw_name, engine_name = f"asyncio.sleep({args.delay_ms} ms) raw app", f"engine fixed_delay {args.delay_ms} ms"
-    with engine_process() as engine, tempfile.TemporaryDirectory() as tmp:
-        answer = httpx.post(engine.url + path, content=body, headers=HEADERS, timeout=10, trust_env=False)
-        answer.raise_for_status()
-        verdict_file = Path(tmp) / "verdict.json"
-        verdict_file.write_bytes(answer.content)
+    with engine_beside_raw_app(path, body, delay_ms=args.delay_ms) as sides:
+        engine, raw_proc, raw_url, pinned = sides.engine, sides.raw, sides.raw_url, sides.pinned
+        sides.answer.raise_for_status()
         with engine.client() as admin:
             admin.add_fault({"type": "fixed_delay", "ms": args.delay_ms})
-        raw_proc, raw_url = raw_app_process(verdict_file, delay_ms=args.delay_ms)
-        with raw_proc:
-            pinned = all([pin_process(server_pid(engine), SERVER_CPU), pin_process(server_pid(raw_proc), SERVER_CPU),
-                          pin_self(LOADGEN_CPU)])
-            console.print(f"servers pinned to cpu {SERVER_CPU}, load generators to cpu {LOADGEN_CPU}: {pinned}")
-            urls = {raw_name: raw_url + path, engine_name: engine.url + path}
+        console.print(f"servers pinned to cpu {SERVER_CPU}, load generators to cpu {LOADGEN_CPU}: {pinned}")
+        urls = {raw_name: raw_url + path, engine_name: engine.url + path}
 
-            def wrk(url: str, seconds: int) -> WrkResult:
-                return run_wrk(url, body=body, headers=HEADERS, connections=args.concurrency, duration_s=seconds,
-                               cpu=LOADGEN_CPU)
+        def wrk(url: str, seconds: int) -> WrkResult:
+            return run_wrk(url, body=body, headers=HEADERS, connections=args.concurrency, duration_s=seconds,
+                           cpu=LOADGEN_CPU)
 
-            for url in urls.values():  # warm-up, thrown away: connections open, memo and caches filled
-                wrk(url, args.warmup)
-            pids = {raw_name: server_pid(raw_proc), engine_name: server_pid(engine)}
-            steady_runs: dict[str, list[WrkResult]] = {name: [] for name in urls}
-            steady_cpu = {name: 0.0 for name in urls}
-            for order in round_orders(list(urls), args.rounds):
-                for name in order:
-                    before = cpu_seconds(pids[name])
-                    steady_runs[name].append(wrk(urls[name], args.duration))
-                    steady_cpu[name] += cpu_seconds(pids[name]) - before
+        for url in urls.values():  # warm-up, thrown away: connections open, memo and caches filled
+            wrk(url, args.warmup)
+        pids = {raw_name: server_pid(raw_proc), engine_name: server_pid(engine)}
+        steady_runs: dict[str, list[WrkResult]] = {name: [] for name in urls}
+        steady_cpu = {name: 0.0 for name in urls}
+        for order in round_orders(list(urls), args.rounds):
+            for name in order:
+                before = cpu_seconds(pids[name])
+                steady_runs[name].append(wrk(urls[name], args.duration))
+                steady_cpu[name] += cpu_seconds(pids[name]) - before
 
-            burst = {}
-            if args.burst_rounds:
-                requests = args.concurrency * args.waves
+        burst = {}
+        if args.burst_rounds:
+            requests = args.concurrency * args.waves
 
-                async def measure_burst() -> dict:
-                    async with RawHttpPool(urls[raw_name], args.concurrency) as raw_pool, \
-                            RawHttpPool(urls[engine_name], args.concurrency) as engine_pool:
-                        raw_call, engine_call = raw_pool.caller(body), engine_pool.caller(body)
-                        return await interleave_async([
-                            Variant(raw_name, lambda: closed_loop(raw_call, requests=requests, concurrency=args.concurrency)),
-                            Variant(engine_name, lambda: closed_loop(engine_call, requests=requests,
-                                                                     concurrency=args.concurrency)),
-                        ], rounds=args.burst_rounds, warmup_rounds=1)
+            async def measure_burst() -> dict:
+                async with RawHttpPool(urls[raw_name], args.concurrency) as raw_pool, \
+                        RawHttpPool(urls[engine_name], args.concurrency) as engine_pool:
+                    raw_call, engine_call = raw_pool.caller(body), engine_pool.caller(body)
+                    return await interleave_async([
+                        Variant(raw_name, lambda: closed_loop(raw_call, requests=requests, concurrency=args.concurrency)),
+                        Variant(engine_name, lambda: closed_loop(engine_call, requests=requests,
+                                                                 concurrency=args.concurrency)),
+                    ], rounds=args.burst_rounds, warmup_rounds=1)
 
-                burst = uvloop.run(measure_burst())
+            burst = uvloop.run(measure_burst())
 
     steady = {name: _steady_summary(runs) for name, runs in steady_runs.items()}
     steady_rows = print_comparison(steady, title=f"steady state: wrk -t1 -c{args.concurrency}, {args.rounds} x "

@@ -13,7 +13,6 @@ frames by own time. The server stack (uvicorn + httptools, ~25 µs per request) 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import cProfile
 import gc
 import pstats

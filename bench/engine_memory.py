@@ -14,12 +14,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-import httpx
 import psutil
 import uvloop
 from rich.table import Table
@@ -28,7 +26,7 @@ from bench._common import Check, cpu_steal_note, console, machine_notes, print_c
 from bench.load import closed_loop
 from bench.payloads import ALLOW_PROMPT, BLOCK_PROMPT, REDACT_PROMPT, engine_envelope_template, fill
 from bench.rawhttp import RawHttpPool
-from bench.servers import LOADGEN_CPU, SERVER_CPU, engine_process, pin_process, pin_self, raw_app_process, server_pid
+from bench.servers import LOADGEN_CPU, SERVER_CPU, engine_beside_raw_app, server_pid
 from mock_akto.wire import HTTP_PROXY_PATH
 
 TARGET_GROWTH = 0.10
@@ -103,21 +101,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     path = HTTP_PROXY_PATH
     runs: list[MemoryRun] = []
     journal_entries = None
-    with engine_process() as engine, tempfile.TemporaryDirectory() as tmp:
-        answer = httpx.post(engine.url + path, content=bodies[0], headers={"content-type": "application/json"},
-                            timeout=10, trust_env=False)
-        answer.raise_for_status()
-        verdict_file = Path(tmp) / "verdict.json"
-        verdict_file.write_bytes(answer.content)
-        raw_proc, raw_url = raw_app_process(verdict_file)
-        with raw_proc:
-            pinned = all([pin_process(server_pid(engine), SERVER_CPU), pin_process(server_pid(raw_proc), SERVER_CPU),
-                          pin_self(LOADGEN_CPU)])
-            console.print(f"servers pinned to cpu {SERVER_CPU}, load generator to cpu {LOADGEN_CPU}: {pinned}")
-            for name, url, pid in (("raw", raw_url + path, server_pid(raw_proc)),
-                                   ("engine", engine.url + path, server_pid(engine))):
-                runs.append(uvloop.run(_drive(url, pid, name, bodies, warmup=args.warmup, total=args.requests,
-                                              step=args.step, connections=args.connections)))
+    with engine_beside_raw_app(path, bodies[0]) as sides:
+        engine, raw_proc, raw_url, pinned = sides.engine, sides.raw, sides.raw_url, sides.pinned
+        sides.answer.raise_for_status()
+        console.print(f"servers pinned to cpu {SERVER_CPU}, load generator to cpu {LOADGEN_CPU}: {pinned}")
+        for name, url, pid in (("raw", raw_url + path, server_pid(raw_proc)),
+                               ("engine", engine.url + path, server_pid(engine))):
+            runs.append(uvloop.run(_drive(url, pid, name, bodies, warmup=args.warmup, total=args.requests,
+                                          step=args.step, connections=args.connections)))
         with engine.client() as admin:
             journal_entries = admin.count()
 

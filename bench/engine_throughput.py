@@ -23,18 +23,16 @@ import argparse
 import json
 import statistics
 import sys
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
-import httpx
 import uvloop
 
 from bench._common import Check, cpu_steal_note, Summary, Timings, console, machine_notes, print_checks, print_comparison, round_orders
 from bench.load import open_loop
 from bench.rawhttp import RawHttpPool
 from bench.payloads import ALLOW_PROMPT, ENGINE_QUERY, engine_chat_body
-from bench.servers import LOADGEN_CPU, SERVER_CPU, cpu_seconds, engine_process, pin_process, pin_self, raw_app_process, server_pid
+from bench.servers import LOADGEN_CPU, SERVER_CPU, cpu_seconds, engine_beside_raw_app, server_pid
 from bench.wrk import WrkResult, require_wrk, run_wrk
 from mock_akto.wire import HTTP_PROXY_PATH
 
@@ -100,41 +98,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     body = engine_chat_body(ALLOW_PROMPT)
     distinct_body = engine_chat_body(f"{ALLOW_PROMPT} Ticket {DISTINCT_SLOT}.")
     path = f"{HTTP_PROXY_PATH}?{ENGINE_QUERY}"
-    with engine_process() as engine, tempfile.TemporaryDirectory() as tmp:
-        answer = httpx.post(engine.url + path, content=body, headers=HEADERS, timeout=10, trust_env=False)
+    with engine_beside_raw_app(path, body) as sides:
+        engine, raw_proc, raw_url, answer, pinned = sides.engine, sides.raw, sides.raw_url, sides.answer, sides.pinned
         if answer.status_code != 200 or answer.json()["data"]["guardrailsResult"]["Allowed"] is not True:
             sys.exit(f"the engine did not allow the benchmark prompt: {answer.status_code} {answer.text[:300]}")
-        verdict_file = Path(tmp) / "verdict.json"
-        verdict_file.write_bytes(answer.content)
-        raw_proc, raw_url = raw_app_process(verdict_file)
-        with raw_proc:
-            pinned = all([pin_process(server_pid(engine), SERVER_CPU), pin_process(server_pid(raw_proc), SERVER_CPU),
-                          pin_self(LOADGEN_CPU)])
-            console.print(f"servers pinned to cpu {SERVER_CPU}, load generators to cpu {LOADGEN_CPU}: {pinned}; "
-                          f"body {len(body)} B, answer {len(answer.content)} B")
-            urls = {"raw": raw_url + path, "engine": engine.url + path}
-            # name -> (url, body, slot replaced by a per-request counter or None)
-            closed_variants = {"raw": (urls["raw"], body, None), "engine": (urls["engine"], body, None),
-                               DISTINCT: (urls["engine"], distinct_body, DISTINCT_SLOT)}
-            processes = {"raw": server_pid(raw_proc), "engine": server_pid(engine)}
-            processes[DISTINCT] = processes["engine"]
-            for url, variant_body, slot in closed_variants.values():  # warm-up, thrown away
-                run_wrk(url, body=variant_body, headers=HEADERS, connections=args.connections, duration_s=2,
-                        cpu=LOADGEN_CPU, distinct_slot=slot)
-            runs: dict[str, list[WrkResult]] = {name: [] for name in closed_variants}
-            cpu: dict[str, list[float]] = {name: [] for name in closed_variants}
-            for order in round_orders(list(closed_variants), args.rounds):
-                for name in order:
-                    url, variant_body, slot = closed_variants[name]
-                    before = cpu_seconds(processes[name])
-                    runs[name].append(run_wrk(url, body=variant_body, headers=HEADERS, connections=args.connections,
-                                              duration_s=args.duration, cpu=LOADGEN_CPU, distinct_slot=slot))
-                    cpu[name].append(cpu_seconds(processes[name]) - before)
-            distinct_bodies = [distinct_body.replace(DISTINCT_SLOT.encode(), str(i).encode())
-                               for i in range(int(args.rate * args.rate_seconds * (args.rate_rounds + 1)))]
-            fixed = uvloop.run(_fixed_rate({"raw": (urls["raw"], [body]), "engine": (urls["engine"], [body]),
-                                            DISTINCT: (urls["engine"], distinct_bodies)},
-                                           rate=args.rate, seconds=args.rate_seconds, rounds=args.rate_rounds))
+        console.print(f"servers pinned to cpu {SERVER_CPU}, load generators to cpu {LOADGEN_CPU}: {pinned}; "
+                      f"body {len(body)} B, answer {len(answer.content)} B")
+        urls = {"raw": raw_url + path, "engine": engine.url + path}
+        # name -> (url, body, slot replaced by a per-request counter or None)
+        closed_variants = {"raw": (urls["raw"], body, None), "engine": (urls["engine"], body, None),
+                           DISTINCT: (urls["engine"], distinct_body, DISTINCT_SLOT)}
+        processes = {"raw": server_pid(raw_proc), "engine": server_pid(engine)}
+        processes[DISTINCT] = processes["engine"]
+        for url, variant_body, slot in closed_variants.values():  # warm-up, thrown away
+            run_wrk(url, body=variant_body, headers=HEADERS, connections=args.connections, duration_s=2,
+                    cpu=LOADGEN_CPU, distinct_slot=slot)
+        runs: dict[str, list[WrkResult]] = {name: [] for name in closed_variants}
+        cpu: dict[str, list[float]] = {name: [] for name in closed_variants}
+        for order in round_orders(list(closed_variants), args.rounds):
+            for name in order:
+                url, variant_body, slot = closed_variants[name]
+                before = cpu_seconds(processes[name])
+                runs[name].append(run_wrk(url, body=variant_body, headers=HEADERS, connections=args.connections,
+                                          duration_s=args.duration, cpu=LOADGEN_CPU, distinct_slot=slot))
+                cpu[name].append(cpu_seconds(processes[name]) - before)
+        distinct_bodies = [distinct_body.replace(DISTINCT_SLOT.encode(), str(i).encode())
+                           for i in range(int(args.rate * args.rate_seconds * (args.rate_rounds + 1)))]
+        fixed = uvloop.run(_fixed_rate({"raw": (urls["raw"], [body]), "engine": (urls["engine"], [body]),
+                                        DISTINCT: (urls["engine"], distinct_bodies)},
+                                       rate=args.rate, seconds=args.rate_seconds, rounds=args.rate_rounds))
 
     closed = {name: _closed_loop_summary(r) for name, r in runs.items()}
     closed_rows = print_comparison(closed, baseline="raw",

@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
+import httpx
 import psutil
 
 from harness.engine import EngineProcess
@@ -73,3 +77,31 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds ``pid`` has used so far (read before and after a round)."""
     times = psutil.Process(pid).cpu_times()
     return times.user + times.system
+
+
+@dataclass
+class SideBySide:
+    """The engine and the raw app replaying the engine's own answer, for one benchmark run."""
+
+    engine: EngineProcess
+    raw: ManagedProcess
+    raw_url: str
+    answer: httpx.Response  #: the engine's answer to the benchmark body (the bytes the raw app sends)
+    pinned: bool  #: servers on SERVER_CPU and this process on LOADGEN_CPU
+
+
+@contextmanager
+def engine_beside_raw_app(path: str, body: bytes, *, delay_ms: int = 0) -> Iterator[SideBySide]:
+    """Start the engine, ask it ``body`` at ``path``, start the raw app answering those exact bytes (after
+    ``delay_ms``), pin both servers and this load generator; stop both at the end. The caller checks
+    ``answer`` (the raw app replays whatever came back)."""
+    with engine_process() as engine, tempfile.TemporaryDirectory() as tmp:
+        answer = httpx.post(engine.url + path, content=body, headers={"content-type": "application/json"},
+                            timeout=10, trust_env=False)
+        verdict_file = Path(tmp) / "verdict.json"
+        verdict_file.write_bytes(answer.content)
+        raw, raw_url = raw_app_process(verdict_file, delay_ms=delay_ms)
+        with raw:
+            pinned = all([pin_process(server_pid(engine), SERVER_CPU), pin_process(server_pid(raw), SERVER_CPU),
+                          pin_self(LOADGEN_CPU)])
+            yield SideBySide(engine, raw, raw_url, answer, pinned)
