@@ -9,6 +9,7 @@ PIP_FLAGS := --quiet --disable-pip-version-check --no-input
 PYTEST_ARGS ?=
 
 .PHONY: demo test test-fast venvs clean bench
+.PHONY: test-docker
 
 $(VENV)/.stamp: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +35,11 @@ demo: venvs
 test: venvs
 	$(MITM_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/mitm_unit $(PYTEST_ARGS)
 	$(VENV)/bin/python -m pytest -q -n 2 --dist loadgroup --ignore=tests/mitm_unit $(PYTEST_ARGS)
+
+## make test-docker: the Docker tests (compose stack from outside, akto_container) on a real Docker engine;
+## installs and starts Docker when it can, and where it cannot, says so in one line and passes.
+test-docker: venvs
+	bash docker/test-docker.sh
 
 bench: venvs
 	$(VENV)/bin/python -m bench

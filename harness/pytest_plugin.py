@@ -70,3 +70,4 @@ from harness.fixtures_mitm import (  # noqa: E402,F401
 from harness.fixtures_tfy import tfy, tfy_endpoints, tfy_gateway, tfy_token  # noqa: E402,F401
 from harness.litellm_proxy import litellm_proxy_factory  # noqa: E402,F401
 from harness.scenarios.pytest_support import scenario_pool  # noqa: E402,F401
+from harness.fixtures_docker import akto_container, akto_container_engine  # noqa: E402,F401

@@ -1,9 +1,12 @@
 """Drive ``docker-compose.test.yaml`` from a test: build, up, wait for health, find ports, down; all bounded.
 
+The compose binary builds, starts and stops the stack (profile ``all``); everything about the running
+containers (states, health, published ports, removal of leftovers) goes through the docker SDK helpers of
+``harness.containers``, the code the ``akto_container`` fixture uses.
+
 Each stack gets its own compose project name (parallel workers and a stack started by hand never collide)
-and publishes every port on an ephemeral 127.0.0.1 port (``*_PORT=0``), read back with ``docker-compose port``.
-Secrets are fresh random values per stack, set in the environment so a developer's ``.env`` cannot change
-what the test expects.
+and publishes every port on an ephemeral 127.0.0.1 port (``*_PORT=0``). Secrets are fresh random values per
+stack, set in the environment so a developer's ``.env`` cannot change what the test expects.
 """
 
 from __future__ import annotations
@@ -14,17 +17,20 @@ import secrets
 import shutil
 import subprocess
 import time
+from contextlib import closing
 from pathlib import Path
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 import yaml
 
-from harness.process import wait_until
+from harness import containers
+
+if TYPE_CHECKING:
+    from docker.models.containers import Container
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO_ROOT / "docker-compose.test.yaml"
-#: What docker/build-base-image.sh builds when no registry is reachable.
-LOCAL_BASE_IMAGE = "akto-harness-base:bookworm"
+PROFILE = "all"  # every service; without a profile only the engine starts
 #: service -> (container port, the variable that moves its host port)
 SERVICES: dict[str, tuple[int, str]] = {
     "mock-akto": (8090, "MOCK_AKTO_PORT"),
@@ -44,29 +50,7 @@ def docker_unavailable_reason() -> str | None:
     """Why the stack cannot run here (no compose binary, no daemon), or None when it can."""
     if shutil.which("docker-compose") is None:
         return "docker-compose is not installed (Debian: apt-get install docker-compose)"
-    if shutil.which("docker") is None:
-        return "the docker CLI is not installed"
-    try:
-        info = subprocess.run(["docker", "info"], capture_output=True, text=True, timeout=20)
-    except subprocess.TimeoutExpired:
-        return "`docker info` did not answer within 20 s (is dockerd running?)"
-    if info.returncode != 0:
-        lines = (info.stderr or info.stdout).strip().splitlines()
-        return f"`docker info` failed (is dockerd running?): {lines[-1] if lines else 'no output'}"
-    return None
-
-
-def image_exists(name: str) -> bool:
-    result = subprocess.run(["docker", "image", "inspect", name], capture_output=True, timeout=20)
-    return result.returncode == 0
-
-
-def base_image() -> str:
-    """``$AKTO_BASE_IMAGE``; else the local base image when it was built; else the Dockerfile's default."""
-    configured = os.environ.get("AKTO_BASE_IMAGE")
-    if configured:
-        return configured
-    return LOCAL_BASE_IMAGE if image_exists(LOCAL_BASE_IMAGE) else "python:3.11-slim"
+    return containers.docker_unavailable_reason()
 
 
 def _tail(text: str, lines: int = 40) -> str:
@@ -93,11 +77,13 @@ class ComposeStack:
 
     @classmethod
     def for_test(cls) -> "ComposeStack":
-        return cls(f"akto-test-{os.getpid()}-{secrets.token_hex(3)}", base=base_image())
+        with closing(containers.docker_client()) as client:
+            base = containers.base_image(client)
+        return cls(f"akto-test-{os.getpid()}-{secrets.token_hex(3)}", base=base)
 
     def compose(self, *args: str, timeout: float) -> str:
-        """Run ``docker-compose -p PROJECT -f docker-compose.test.yaml ARGS``; its output, or ComposeError."""
-        argv = ["docker-compose", "-p", self.project, "-f", str(COMPOSE_FILE), *args]
+        """Run ``docker-compose --profile all -p PROJECT -f docker-compose.test.yaml ARGS``; its output, or ComposeError."""
+        argv = ["docker-compose", "--profile", PROFILE, "-p", self.project, "-f", str(COMPOSE_FILE), *args]
         try:
             result = subprocess.run(argv, cwd=REPO_ROOT, env=self.env, capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired as exc:
@@ -127,42 +113,27 @@ class ComposeStack:
         """Start every service in the background (compose itself waits for the depends_on health)."""
         self.compose("up", "-d", "--no-build", timeout=timeout)
 
-    def container_states(self) -> dict[str, str]:
-        """service -> ``running/healthy``, ``running/starting``, ``exited/``, ... for this project's containers."""
-        ids = self.compose("ps", "-q", timeout=30).split()
-        if not ids:
-            return {}
-        template = ('{{index .Config.Labels "com.docker.compose.service"}} {{.State.Status}}/'
-                    "{{if .State.Health}}{{.State.Health.Status}}{{end}}")
-        result = subprocess.run(["docker", "inspect", "--format", template, *ids],
-                                capture_output=True, text=True, timeout=30)
-        return dict(line.split(" ", 1) for line in result.stdout.split("\n") if " " in line)
+    def containers(self) -> dict[str, Container]:
+        """service -> its container, for this project (through the docker SDK)."""
+        with closing(containers.docker_client()) as client:
+            found = client.containers.list(all=True, filters={"label": f"com.docker.compose.project={self.project}"})
+        return {container.labels["com.docker.compose.service"]: container for container in found}
 
     def wait_healthy(self, timeout: float) -> None:
         """Every service healthy before ``timeout``; fails at once (with logs) when one exits or turns unhealthy."""
-
-        def all_healthy() -> bool:
-            states = self.container_states()
-            broken = {name: state for name, state in states.items()
-                      if not state.startswith("running/") or state.endswith("/unhealthy")}
-            if broken:
-                raise ComposeError(f"containers not running or unhealthy: {broken}\n{self.logs()}")
-            return set(states) == set(SERVICES) and all(s == "running/healthy" for s in states.values())
-
+        started = self.containers()
+        if set(started) != set(SERVICES):
+            raise ComposeError(f"services not started: {sorted(set(SERVICES) - set(started))}\n{self.logs()}")
         try:
-            wait_until(all_healthy, timeout=timeout, interval=0.5, what=f"every service of {self.project} healthy")
-        except TimeoutError as exc:
-            raise ComposeError(f"{exc}: {self.container_states()}\n{self.logs()}") from None
+            containers.wait_healthy(started, timeout=timeout, what=f"every service of {self.project} healthy")
+        except containers.ContainerError as exc:
+            raise ComposeError(f"{exc}\n{self.logs()}") from None
 
     def port(self, service: str) -> int:
-        """The 127.0.0.1 host port published for ``service``."""
+        """The 127.0.0.1 host port published for ``service`` (anything else is refused)."""
         if service not in self._ports:
             container_port, _ = SERVICES[service]
-            address = self.compose("port", service, str(container_port), timeout=30).strip()
-            host, _, port = address.rpartition(":")
-            if host != "127.0.0.1":
-                raise ComposeError(f"{service} is published on {address!r}, not on 127.0.0.1")
-            self._ports[service] = int(port)
+            self._ports[service] = containers.published_port(self.containers()[service], container_port)
         return self._ports[service]
 
     def url(self, service: str) -> str:
@@ -175,8 +146,12 @@ class ComposeStack:
             return f"(no logs: {exc})"
 
     def down(self, timeout: float) -> None:
-        """Stop and remove containers, network and volumes (``-t 5``: tini forwards SIGTERM, so it is quick)."""
-        self.compose("down", "-v", "--remove-orphans", "-t", "5", timeout=timeout)
+        """Stop and remove containers, network and volumes (``-t 5``: tini forwards SIGTERM, so it is quick);
+        containers ``down`` left behind (it failed or timed out) are force-removed through the SDK."""
+        try:
+            self.compose("down", "-v", "--remove-orphans", "-t", "5", timeout=timeout)
+        finally:
+            containers.remove(self.containers().values())
 
 
 def timings_line(timings: Mapping[str, float]) -> str:

@@ -7,7 +7,8 @@ journal with a blocking verdict; with the engine told to fail (a 500 fault rule 
 what its configured fail mode says: LiteLLM fail_closed (503), egress and TrueFoundry fail_open (the
 request reaches the LLM). Every prompt carries a fresh marker, so each check finds its own traffic.
 
-Skipped when Docker or docker-compose is missing. The first run builds the images (minutes, see
+Skipped when Docker or docker-compose is missing (failed instead under ``make test-docker``, which sets
+``AKTO_HARNESS_REQUIRE_DOCKER=1``). The first run builds the images (minutes, see
 docs/containers.md); later runs reuse the layer cache.
 """
 
@@ -22,6 +23,7 @@ import httpx
 import pytest
 from compose_stack import ComposeStack, docker_unavailable_reason, timings_line
 
+from harness.fixtures_docker import skip_without_docker
 from harness.process import wait_until
 from harness.tfy_endpoint import make_token
 from mock_akto.client import MockAktoClient
@@ -41,6 +43,7 @@ TFY_GUARDRAIL = "akto/input-guard"
 
 pytestmark = [
     pytest.mark.compose,
+    pytest.mark.docker,
     pytest.mark.slow,
     pytest.mark.timeout(BUILD_TIMEOUT_S + UP_TIMEOUT_S + HEALTH_TIMEOUT_S + DOWN_TIMEOUT_S + 300),
 ]
@@ -50,9 +53,7 @@ Send = Callable[[str], httpx.Response]
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[ComposeStack]:
-    reason = docker_unavailable_reason()
-    if reason:
-        pytest.skip(f"the compose stack needs Docker: {reason}")
+    skip_without_docker(docker_unavailable_reason(), "the compose stack")
     stack = ComposeStack.for_test()
     try:
         timings = {"build_s": stack.build(timeout=BUILD_TIMEOUT_S)}
