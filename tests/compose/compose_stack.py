@@ -31,6 +31,14 @@ if TYPE_CHECKING:
 REPO_ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO_ROOT / "docker-compose.test.yaml"
 PROFILE = "all"  # every service; without a profile only the engine starts
+
+BUILD_TIMEOUT_S = 1500  # cold: ~5 min measured on a busy 2-core machine (LiteLLM's wheels), warm: seconds
+UP_TIMEOUT_S = 240
+HEALTH_TIMEOUT_S = 480  # LiteLLM: ~6 s idle, 3.5 min measured at load average 17 on 2 cores
+DOWN_TIMEOUT_S = 120
+#: For the tests using ``stack``: whichever runs first pays the build and start.
+STACK_TEST_TIMEOUT_S = BUILD_TIMEOUT_S + UP_TIMEOUT_S + HEALTH_TIMEOUT_S + DOWN_TIMEOUT_S + 300
+REQUEST_TIMEOUT_S = 30.0
 #: service -> (container port, the variable that moves its host port)
 SERVICES: dict[str, tuple[int, str]] = {
     "mock-akto": (8090, "MOCK_AKTO_PORT"),

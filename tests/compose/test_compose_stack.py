@@ -15,25 +15,18 @@ docs/containers.md); later runs reuse the layer cache.
 from __future__ import annotations
 
 import secrets
-import time
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
 import httpx
 import pytest
-from compose_stack import ComposeStack, docker_unavailable_reason, timings_line
+from compose_stack import REQUEST_TIMEOUT_S, STACK_TEST_TIMEOUT_S, ComposeStack
 
-from harness.fixtures_docker import skip_without_docker
 from harness.process import wait_until
 from harness.tfy_endpoint import make_token
 from mock_akto.client import MockAktoClient
 from mock_akto.journal import JournalEntryModel
 
-BUILD_TIMEOUT_S = 1500  # cold: ~5 min measured on a busy 2-core machine (LiteLLM's wheels), warm: seconds
-UP_TIMEOUT_S = 240
-HEALTH_TIMEOUT_S = 240
-DOWN_TIMEOUT_S = 120
-REQUEST_TIMEOUT_S = 30.0
 JOURNAL_TIMEOUT_S = 15.0
 
 MODEL = "gpt-4o-mini"
@@ -45,38 +38,10 @@ pytestmark = [
     pytest.mark.compose,
     pytest.mark.docker,
     pytest.mark.slow,
-    pytest.mark.timeout(BUILD_TIMEOUT_S + UP_TIMEOUT_S + HEALTH_TIMEOUT_S + DOWN_TIMEOUT_S + 300),
+    pytest.mark.timeout(STACK_TEST_TIMEOUT_S),
 ]
 
 Send = Callable[[str], httpx.Response]
-
-
-@pytest.fixture(scope="module")
-def stack() -> Iterator[ComposeStack]:
-    skip_without_docker(docker_unavailable_reason(), "the compose stack")
-    stack = ComposeStack.for_test()
-    try:
-        timings = {"build_s": stack.build(timeout=BUILD_TIMEOUT_S)}
-        started = time.monotonic()
-        stack.up(timeout=UP_TIMEOUT_S)
-        stack.wait_healthy(timeout=HEALTH_TIMEOUT_S)
-        timings["up_to_healthy_s"] = time.monotonic() - started
-        print(timings_line(timings))
-        yield stack
-    finally:
-        stack.down(timeout=DOWN_TIMEOUT_S)
-
-
-@pytest.fixture(scope="module")
-def engine(stack: ComposeStack) -> Iterator[MockAktoClient]:
-    with MockAktoClient(stack.url("mock-akto"), timeout=REQUEST_TIMEOUT_S) as client:
-        yield client
-
-
-@pytest.fixture(scope="module")
-def http() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=REQUEST_TIMEOUT_S, trust_env=False) as client:
-        yield client
 
 
 def new_marker() -> str:
