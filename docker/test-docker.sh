@@ -101,7 +101,5 @@ status=0
 AKTO_HARNESS_REQUIRE_DOCKER=1 timeout --kill-after=30 "$TESTS_TIMEOUT_S" \
   "$PYTHON" -m pytest -q -s -p no:cacheprovider -m docker tests/compose || status=$?
 step_done tests
-# Each rebuild leaves the previous images untagged (~1 GB each): reclaim them.
-docker image prune -f >/dev/null 2>&1 || true
 say "timings: ${timings[*]} total $(( SECONDS - started_at ))s"
 exit "$status"

@@ -8,6 +8,8 @@ session server with a function-scoped fixture that cleans up. Both are overridab
 * ``akto`` (function): a :class:`harness.engine.EngineNamespace` with ``.url`` (the namespace's own
   listener: the Akto base URL to give a connector), ``.namespace``, ``.client`` (a MockAktoClient bound
   to it) and ``.engine_url``. The namespace is reset and removed after the test.
+* ``akto_container`` (function, opt-in, ``harness/fixtures_docker.py``): the same on the engine image in
+  Docker, one container per session; nothing about Docker is imported unless a test asks for it.
 """
 
 from __future__ import annotations
