@@ -13,17 +13,18 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from .contract import ContractRoutes, IncomingCall, Receive, Scope, Send
+from .admin import build_admin
+from .config import EngineConfig
+from .contract import ContractRoutes, IncomingCall
 from .faults import Down
 from .listeners import ListenerManager
 from .namespaces import NS_PREFIX, JournalLimits, Namespace, NamespaceError, NamespaceRegistry
 from .policies import default_policies, load_policies
 from .rules import FaultRule, RuleBook
+from .types import Receive, Scope, Send
 
 if TYPE_CHECKING:
     import uvicorn
-
-    from .server import EngineConfig
 
 log = logging.getLogger("mock_akto")
 
@@ -35,9 +36,7 @@ NAMESPACE_SCOPE_KEY = "mock_akto.namespace"
 class Engine:
     """Everything one running fake engine knows. Lives on the server's event loop."""
 
-    def __init__(self, config: "EngineConfig | None" = None) -> None:
-        from .server import EngineConfig  # server.py imports this module
-
+    def __init__(self, config: EngineConfig | None = None) -> None:
         self.config = config or EngineConfig()
         cfg = self.config
         base = load_policies(cfg.policies_file) if cfg.policies_file else default_policies()
@@ -128,8 +127,6 @@ class EngineApp:
     """The ASGI entry point: namespace resolution, then the Akto routes or ``/__admin``."""
 
     def __init__(self, engine: Engine) -> None:
-        from .admin import build_admin
-
         self.engine = engine
         self.registry = engine.registry
         self.contract = engine.contract
@@ -184,7 +181,7 @@ async def _json(send: Send, status: int, obj: Any) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def build_app(config: "EngineConfig | None" = None) -> EngineApp:
+def build_app(config: EngineConfig | None = None) -> EngineApp:
     """A ready ASGI app (call :meth:`Engine.attach_server` before using listeners)."""
     return EngineApp(Engine(config))
 

@@ -31,11 +31,12 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .client import AdminError, JournalTimeout, MockAktoClient
+from .client import MockAktoClient
+from .errors import AdminError, CliError, JournalTimeout, PolicyLoadError, PresetFileError
 from .faults import FAULTS, parse_fault
 from .journal import JournalEntryModel
-from .policies import PolicyLoadError, available_presets, describe_validation_error, load_policies
-from .presets import PresetFile, PresetFileError, bundled_apply_files, load_bundled_apply_file, load_preset_file, load_rules_file
+from .policies import available_presets, describe_validation_error, load_policies
+from .presets import PresetFile, bundled_apply_files, load_bundled_apply_file, load_preset_file, load_rules_file
 from .rules import FaultRule, Match
 
 URL_ENV = "MOCK_AKTO_URL"
@@ -51,14 +52,6 @@ _SPECIAL_FAULT_FIELDS = {"type", "then", "headers"}
 #: Piped output is not cut to 80 columns (rich's default without a terminal).
 out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-class CliError(Exception):
-    """A failure to report as one line on stderr; ``code`` 2 for bad input, 1 for engine trouble."""
-
-    def __init__(self, message: str, code: int = 2) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 class _Parser(argparse.ArgumentParser):

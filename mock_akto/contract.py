@@ -15,17 +15,20 @@ import html
 import logging
 import re
 import time
-from typing import Any, Awaitable, Callable, MutableMapping
+from typing import Any
 from urllib.parse import unquote_plus
 
 import orjson
 
+from .config import DEFAULT_MAX_BODY_BYTES
+from .errors import BadRequest, BodyTooLarge, ClientGone
 from .exchange import Answer, Exchange
 from .faults import Down, Fault
 from .journal import IngestRecord, JournalEntry, truncate
 from .namespaces import Namespace, NamespaceRegistry
 from .protocol import arrived_at
 from .rules import CallInfo
+from .types import Message, Receive, Scope, Send
 from .wire import (
     Direction,
     HTTP_PROXY_PATH,
@@ -42,15 +45,11 @@ from .wire import (
 
 log = logging.getLogger("mock_akto.contract")
 
-Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 #: What a route decides from one body: the answer, the ingest record (or None), and whether the reply may be
 #: memoised. The route also fills the journal fields of the draft entry it is given.
 RouteResult = tuple["Answer", "IngestRecord | None", bool]
 
 HEALTH_PATH = "/health"
-DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
 #: After a 413 the rest of an oversized body is read and thrown away (never stored), up to this much,
 #: so the client finishes sending and reads the 413 instead of a reset.
 DRAIN_LIMIT_BYTES = 64 * 1024 * 1024
@@ -70,23 +69,6 @@ _APP_UNSAFE = re.compile(r"[^a-z0-9.\-:]")
 _NO_FLAGS = Flags()
 #: Bodies up to this size are memoised per exact call (bigger ones would not fit the memo's bound anyway).
 _MEMO_BODY_LIMIT = 1024 * 1024
-
-
-class BadRequest(Exception):
-    """The body cannot be used: ``message`` says why (shown to the client, so never echo a token)."""
-
-    def __init__(self, message: str, error: str) -> None:
-        super().__init__(message)
-        self.message = message
-        self.error = error
-
-
-class BodyTooLarge(Exception):
-    pass
-
-
-class ClientGone(Exception):
-    pass
 
 
 def _type_name(value: Any) -> str:
@@ -560,7 +542,7 @@ class ContractRoutes:
 
     async def _answer(self, scope: Scope, receive: Receive, send: Send, ns: Namespace, entry: JournalEntry,
                       answer: Answer, call: CallInfo, started: float,
-                      messages: tuple[MutableMapping[str, Any], MutableMapping[str, Any]] | None = None) -> None:
+                      messages: tuple[Message, Message] | None = None) -> None:
         """Deliver the computed answer, or hand it to the fault a rule picks; journal either way.
         ``messages``: the answer's ASGI messages when already built (a memoised reply)."""
         fault = self._pick_fault(ns, call)

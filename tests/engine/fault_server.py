@@ -20,10 +20,11 @@ import uvicorn
 from pydantic import ValidationError
 
 from mock_akto import wire
-from mock_akto.exchange import Answer, Exchange, Receive, Send
+from mock_akto.exchange import Answer, Exchange
 from mock_akto.faults import parse_fault
 from mock_akto.protocol import TransportExposingProtocol
 from mock_akto.rules import CallInfo, FaultRule, RuleBook
+from mock_akto.types import Receive, Send
 
 #: Extra header on the computed answer, so tests can see which faults keep it.
 MARK_HEADER = ("x-fault-server", "1")
