@@ -67,6 +67,12 @@ OBSERVE_CONNECTORS = frozenset({"truefoundry", "n8n", "copilot_studio", "databri
 
 _APP_UNSAFE = re.compile(r"[^a-z0-9.\-:]")
 _NO_FLAGS = Flags()
+#: Journal notes on the legacy ``payload`` field of ``/api/validate/*`` bodies (contract 1.2: only
+#: ``/validate/response`` reads it, and only when ``responsePayload`` is empty).
+LEGACY_PAYLOAD_IGNORED = "body has legacy `payload` field, ignored: the contract reads {field}"
+LEGACY_PAYLOAD_EVALUATED = ("body has legacy `payload` field, evaluated in place of the empty responsePayload "
+                            "(/validate/response accepts it)")
+LEGACY_PAYLOAD_EMPTY = "body has an empty legacy `payload` field, ignored"
 #: Bodies up to this size are memoised per exact call (bigger ones would not fit the memo's bound anyway).
 _MEMO_BODY_LIMIT = 1024 * 1024
 
@@ -220,7 +226,7 @@ class Reply:
         d = self.draft
         return JournalEntry(0, when, d.namespace, method, path, d.flags, d.app, d.request_payload,
                             d.response_payload, d.request_headers, d.truncated, d.request_verdict,
-                            d.response_verdict, None, None, None, d.error, False, d.size)
+                            d.response_verdict, None, None, None, d.error, False, d.size, d.legacy_payload, d.note)
 
 
 class ContractRoutes:
@@ -458,6 +464,8 @@ class ContractRoutes:
         else:
             field_text = data.get("responsePayload") or data.get("payload") or ""
         self._journal_payloads(entry, data.get("requestPayload"), data.get("responsePayload"), request_headers, app)
+        if "payload" in data:
+            self._journal_legacy_payload(entry, data, direction)
         if not field_text:
             verdict = Verdict(allowed=True, reason=f"No {direction} body provided")
         else:
@@ -500,6 +508,22 @@ class ContractRoutes:
         entry.request_payload, entry.response_payload, entry.request_headers = request_payload, response_payload, request_headers
         entry.size = size
 
+    def _journal_legacy_payload(self, entry: JournalEntry, data: dict[str, Any], direction: Direction) -> None:
+        """Keep a body's legacy ``payload`` (cut to the cap, counted in the entry's size) and say why it was
+        ignored, or that ``/validate/response`` evaluated it in place of an empty ``responsePayload``."""
+        legacy = data["payload"]
+        if not legacy:
+            entry.note = LEGACY_PAYLOAD_EMPTY
+            return
+        if len(legacy) > self.payload_cap:
+            legacy, entry.truncated = legacy[:self.payload_cap], True
+        entry.legacy_payload = legacy
+        entry.size += len(legacy)
+        if direction == "response" and not data.get("responsePayload"):
+            entry.note = LEGACY_PAYLOAD_EVALUATED
+        else:
+            entry.note = LEGACY_PAYLOAD_IGNORED.format(field=f"{direction}Payload")
+
     def _journal_verdict(self, entry: JournalEntry, verdict: Verdict | None) -> Verdict | None:
         """The verdict as the journal keeps it: ``ModifiedPayload`` (an allow echoes the whole field text)
         cut to the payload cap, and counted in the entry's size unless it is the payload the entry already
@@ -512,7 +536,7 @@ class ContractRoutes:
             verdict = verdict.model_copy(update={"modified_payload": text})
             entry.truncated = True
             entry.size += len(text)
-        elif text and text != entry.request_payload and text != entry.response_payload:
+        elif text and text != entry.request_payload and text != entry.response_payload and text != entry.legacy_payload:
             entry.size += len(text)
         return verdict
 

@@ -63,6 +63,10 @@ class JournalEntry:
     error: str | None
     done: bool
     size: int
+    #: The legacy ``payload`` field of a ``/api/validate/*`` body, and ``note`` saying what the engine did
+    #: with it (so a client whose text was ignored sees why, not just an empty verdict).
+    legacy_payload: str | None = None
+    note: str | None = None
 
     @property
     def connector(self) -> str:
@@ -124,6 +128,10 @@ class JournalEntryModel(BaseModel):
     duration_ms: float | None = None
     error: str | None = Field(None, description="why the call was rejected (4xx), if it was")
     done: bool = True
+    legacy_payload: str | None = Field(
+        None, description="the legacy `payload` field of a /api/validate/* body (the contract reads requestPayload "
+                          "/ responsePayload), cut to the payload cap")
+    note: str | None = Field(None, description="what the engine did with a field it was sent, e.g. an ignored legacy payload")
 
     @classmethod
     def of(cls, entry: JournalEntry) -> "JournalEntryModel":
@@ -134,6 +142,7 @@ class JournalEntryModel(BaseModel):
             truncated=entry.truncated, request_verdict=entry.request_verdict,
             response_verdict=entry.response_verdict, fault=entry.fault, status=entry.status,
             duration_ms=entry.duration_ms, error=entry.error, done=entry.done,
+            legacy_payload=entry.legacy_payload, note=entry.note,
         )
 
     @property
