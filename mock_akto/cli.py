@@ -269,6 +269,8 @@ def journal_line(entry: JournalEntryModel) -> str:
     parts += [text for text in (_verdict_text("req", entry.request_verdict), _verdict_text("resp", entry.response_verdict)) if text]
     if entry.error:
         parts.append(f"error={entry.error!r}")
+    if entry.note:
+        parts.append(f"note={entry.note!r}")
     return " ".join(parts)
 
 
