@@ -21,6 +21,7 @@ import uvicorn
 from pydantic import SecretStr
 
 from .app import build_app
+from .engine import Engine
 from .config import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_NAMESPACES, EngineConfig
 from .journal import DEFAULT_MAX_ENTRIES
 from .protocol import TransportExposingProtocol
@@ -152,7 +153,8 @@ class EngineServer:
         return url_of(self.config.host, self.port)
 
     @property
-    def engine(self):  # -> app.Engine; for in-process inspection in tests
+    def engine(self) -> Engine:
+        """The running engine's state, for in-process inspection in tests."""
         return self._server.config.app.engine
 
     def start(self) -> "EngineServer":
