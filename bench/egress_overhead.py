@@ -34,12 +34,12 @@ from typing import Callable, Sequence
 import httpx
 import psutil
 
+from akto_wire import Envelope
 from bench._common import Check, Timings, Variant, console, interleave, machine_notes, print_checks, print_comparison
 from bench.payloads import ALLOW_PROMPT
 from bench.servers import LOADGEN_CPU, SERVER_CPU, engine_process, pin_process, pin_self, server_pid
 from harness.fake_llm import FakeLLMServer
 from harness.mitm import EGRESS_ADDON, ROUTE_ADDON, MitmDump
-from mock_akto.wire import Envelope
 from reference_impl.core import EngineClient, EngineSettings
 from reference_impl.core.aiohttp_transport import AiohttpTransport
 from reference_impl.egress_payload import build_envelope, request_payload

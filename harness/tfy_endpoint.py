@@ -13,8 +13,8 @@ from typing import Any
 
 import jwt
 
+from akto_wire import TRUEFOUNDRY_PATH
 from harness.process import LOOPBACK, ManagedProcess, ProcessService, http_ready, start_on_free_port
-from mock_akto.wire import TRUEFOUNDRY_PATH
 
 #: A test-only HS256 secret (32+ bytes, so PyJWT does not warn). Never a real credential.
 TEST_JWT_SECRET = "akto-harness-truefoundry-test-secret-0123456789"

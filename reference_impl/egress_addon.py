@@ -28,7 +28,7 @@ from mitmproxy import ctx, exceptions, hooks, http, tls
 from mitmproxy.proxy import commands
 from mitmproxy.proxy.layers import http as http_layers
 
-from mock_akto.wire import Envelope, Verdict
+from akto_wire import Envelope, Verdict
 from reference_impl.core import ConfigError, EngineClient, EngineFailure, on_failure
 from reference_impl.core.aiohttp_transport import AiohttpTransport
 from reference_impl.core.masking import MASKING_FAILED_REASON

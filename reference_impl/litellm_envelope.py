@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable, Mapping
 
-from mock_akto.wire import Envelope
+from akto_wire import Envelope
 
 from .core import EngineSettings, safe_headers
 

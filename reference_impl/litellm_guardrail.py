@@ -36,7 +36,7 @@ from fastapi import HTTPException
 from litellm.integrations.custom_guardrail import CustomGuardrail
 from litellm.types.guardrails import GuardrailEventHooks
 
-from mock_akto.wire import Envelope, Verdict
+from akto_wire import Envelope, Verdict
 
 from .core import ConfigError, EngineClient, EngineFailure, EngineSettings, on_failure
 from .core.masking import MaskingError, apply_changes, masked_changes

@@ -41,7 +41,7 @@ from urllib.parse import parse_qs
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
-from mock_akto.wire import TRUEFOUNDRY_PATH, Envelope
+from akto_wire import TRUEFOUNDRY_PATH, Envelope
 
 from .core import ConfigError, EngineClient, EngineFailure, EngineSettings, FailMode, on_failure
 from .core.aiohttp_transport import AiohttpTransport
