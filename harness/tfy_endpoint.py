@@ -1,4 +1,4 @@
-"""Run the reference TrueFoundry endpoint (``python -m reference_impl.truefoundry_app``) as a child process.
+"""Run the reference TrueFoundry endpoint (``python -m reference_impl.truefoundry``) as a child process.
 
 Its real host is uvicorn; tests talk to it over a loopback socket exactly as TrueFoundry's gateway would.
 Secrets (the HS256 secret callers' JWTs are signed with, the engine key) travel in the environment, never
@@ -81,7 +81,7 @@ class TrueFoundryEndpoint(ProcessService):
     def start(self) -> "TrueFoundryEndpoint":
         def build(port: int) -> ManagedProcess:
             self.port = port
-            argv = [sys.executable, "-m", "reference_impl.truefoundry_app", "--port", str(port), *self.argv_options]
+            argv = [sys.executable, "-m", "reference_impl.truefoundry", "--port", str(port), *self.argv_options]
             self.process = ManagedProcess("tfy-endpoint", argv, ready=http_ready(f"{self.base_url}/health"),
                                           env=self.env, startup_timeout=self.startup_timeout, log_dir=self.log_dir)
             return self.process

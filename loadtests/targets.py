@@ -58,7 +58,7 @@ def engine_target(engine_url: str) -> Target:
 
 
 def truefoundry_target(endpoint_url: str) -> Target:
-    """Akto's TrueFoundry endpoint (reference_impl.truefoundry_app), input hook."""
+    """Akto's TrueFoundry endpoint (reference_impl.truefoundry), input hook."""
     return Target("truefoundry", endpoint_url.rstrip("/"), TRUEFOUNDRY_PATH, truefoundry_template())
 
 

@@ -26,8 +26,8 @@ from typing import Any, Iterable, Mapping
 
 from akto_wire import Envelope
 
-from .core import safe_headers
-from .core.masking import MaskingError, apply_changes, masked_changes
+from ..core import safe_headers
+from ..core.masking import MaskingError, apply_changes, masked_changes
 
 _RAW_PREFIX = '{"raw": '
 
