@@ -23,11 +23,11 @@ import httpx
 from rich.panel import Panel
 from rich.text import Text
 
+from akto_wire import AKTO_CONNECTOR, FLAG_ON, GUARDRAILS, HTTP_PROXY_PATH, Envelope
 from harness.demo_legs import LEGS, Leg
 from harness.demo_table import CLEAN, INJECTION, PII, Row, console, show, timed
 from harness.engine import EngineProcess
 from mock_akto.client import MockAktoClient
-from mock_akto.wire import Envelope
 
 
 # -- leg 1: the engine itself -------------------------------------------------------------------------
@@ -38,8 +38,8 @@ def ask_engine(http: httpx.Client, base_url: str, prompt: str) -> str:
     body = json.dumps({"body": json.dumps({"model": "gpt-4o", "messages": [{"role": "user", "content": prompt}]})})
     envelope = Envelope.build(request_payload=body, request_headers={"host": "demo-app"})
     response = http.post(
-        f"{base_url}/api/http-proxy",
-        params={"guardrails": "true", "akto_connector": "litellm"},
+        f"{base_url}{HTTP_PROXY_PATH}",
+        params={GUARDRAILS: FLAG_ON, AKTO_CONNECTOR: "litellm"},
         content=envelope.model_dump_json(),
         headers={"content-type": "application/json"},
     )

@@ -17,7 +17,7 @@ from harness.process import LOOPBACK, ManagedProcess, ProcessService, port_open,
 MITMDUMP_ENV = "AKTO_HARNESS_MITMDUMP"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 #: Our reference addon and the test-only upstream router (pass it after the addon under test).
-EGRESS_ADDON = REPO_ROOT / "reference_impl" / "egress_addon.py"
+EGRESS_ADDON = REPO_ROOT / "reference_impl" / "egress" / "addon.py"
 ROUTE_ADDON = REPO_ROOT / "harness" / "mitm_route.py"
 
 OptionValue = str | int | bool

@@ -1,4 +1,4 @@
-"""Run the reference TrueFoundry endpoint (``python -m reference_impl.truefoundry_app``) as a child process.
+"""Run the reference TrueFoundry endpoint (``python -m reference_impl.truefoundry``) as a child process.
 
 Its real host is uvicorn; tests talk to it over a loopback socket exactly as TrueFoundry's gateway would.
 Secrets (the HS256 secret callers' JWTs are signed with, the engine key) travel in the environment, never
@@ -13,8 +13,8 @@ from typing import Any
 
 import jwt
 
+from akto_wire import TRUEFOUNDRY_PATH
 from harness.process import LOOPBACK, ManagedProcess, ProcessService, http_ready, start_on_free_port
-from mock_akto.wire import TRUEFOUNDRY_PATH
 
 #: A test-only HS256 secret (32+ bytes, so PyJWT does not warn). Never a real credential.
 TEST_JWT_SECRET = "akto-harness-truefoundry-test-secret-0123456789"
@@ -81,7 +81,7 @@ class TrueFoundryEndpoint(ProcessService):
     def start(self) -> "TrueFoundryEndpoint":
         def build(port: int) -> ManagedProcess:
             self.port = port
-            argv = [sys.executable, "-m", "reference_impl.truefoundry_app", "--port", str(port), *self.argv_options]
+            argv = [sys.executable, "-m", "reference_impl.truefoundry", "--port", str(port), *self.argv_options]
             self.process = ManagedProcess("tfy-endpoint", argv, ready=http_ready(f"{self.base_url}/health"),
                                           env=self.env, startup_timeout=self.startup_timeout, log_dir=self.log_dir)
             return self.process

@@ -23,6 +23,8 @@ from typing import Any, Sequence
 
 import yaml
 
+from akto_wire import GUARDRAILS, INGEST_DATA, RESPONSE_GUARDRAILS
+
 STRATEGIES = ("enforce", "enforce_but_ignore_on_error", "audit")
 STRATEGY_SHORT = {"enforce": "enforce", "enforce_but_ignore_on_error": "ebioe", "audit": "audit"}
 STRATEGY_TITLES = {"enforce": "Enforce", "enforce_but_ignore_on_error": "Enforce But Ignore On Error", "audit": "Audit"}
@@ -45,11 +47,11 @@ TABLE_BEGIN, TABLE_END = "<!-- tfy-matrix:begin -->", "<!-- tfy-matrix:end -->"
 VARIANTS_BEGIN, VARIANTS_END = "<!-- tfy-variants:begin -->", "<!-- tfy-variants:end -->"
 
 Flags = dict[str, bool]
-CHECK = {"guardrails": True, "ingest_data": False}
-BLOCKED_INGEST = {"ingest_data": True, "guardrails": False}
-OUTPUT_INGEST = {"ingest_data": True, "guardrails": False, "response_guardrails": False}
-AUDIT_REQUEST = {"guardrails": True, "ingest_data": True}
-AUDIT_RESPONSE = {"response_guardrails": True, "ingest_data": False}
+CHECK = {GUARDRAILS: True, INGEST_DATA: False}
+BLOCKED_INGEST = {INGEST_DATA: True, GUARDRAILS: False}
+OUTPUT_INGEST = {INGEST_DATA: True, GUARDRAILS: False, RESPONSE_GUARDRAILS: False}
+AUDIT_REQUEST = {GUARDRAILS: True, INGEST_DATA: True}
+AUDIT_RESPONSE = {RESPONSE_GUARDRAILS: True, INGEST_DATA: False}
 
 
 @dataclass(frozen=True)

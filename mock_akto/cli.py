@@ -31,6 +31,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from akto_wire import FLAG_NAMES
+
 from .client import MockAktoClient
 from .errors import AdminError, CliError, JournalTimeout, PolicyLoadError, PresetFileError
 from .faults import FAULTS, parse_fault
@@ -104,7 +106,7 @@ def _add_fault_flags(parser: argparse.ArgumentParser) -> None:
     match.add_argument("--path", help="exact path or glob, e.g. /api/http-proxy")
     match.add_argument("--method")
     match.add_argument("--direction", choices=["request", "response"])
-    match.add_argument("--flag", action="append", choices=["guardrails", "response_guardrails", "ingest_data"],
+    match.add_argument("--flag", action="append", choices=FLAG_NAMES,
                        help="a flag that must be on (repeatable)")
     match.add_argument("--connector", help="akto_connector value")
     match.add_argument("--app", help="the Akto app (host)")
@@ -582,7 +584,7 @@ def build_parser() -> argparse.ArgumentParser:
     journal.add_argument("--path")
     journal.add_argument("--connector")
     journal.add_argument("--app")
-    journal.add_argument("--flag", choices=["guardrails", "response_guardrails", "ingest_data"])
+    journal.add_argument("--flag", choices=FLAG_NAMES)
     journal.add_argument("--status", type=int)
     journal.add_argument("--fault", help="fault type applied")
 

@@ -20,6 +20,27 @@ from urllib.parse import unquote_plus
 
 import orjson
 
+from akto_wire import (
+    AKTO_CONNECTOR,
+    GUARDRAILS,
+    HTTP_PROXY_PATH,
+    INGEST_DATA,
+    INVALID_REQUEST_FORMAT,
+    MISSING_PAYLOAD_MESSAGE,
+    RESPONSE_GUARDRAILS,
+    VALIDATE_REQUEST_PATH,
+    VALIDATE_RESPONSE_PATH,
+    VALIDATION_FAILED,
+    Direction,
+    Envelope,
+    Flags,
+    Verdict,
+    failure_body,
+    merge_verdicts,
+    success_body,
+    validate_error_body,
+)
+
 from .config import DEFAULT_MAX_BODY_BYTES
 from .errors import BadRequest, BodyTooLarge, ClientGone
 from .exchange import Answer, Exchange
@@ -29,19 +50,6 @@ from .namespaces import Namespace, NamespaceRegistry
 from .protocol import arrived_at
 from .rules import CallInfo
 from .types import Message, Receive, Scope, Send
-from .wire import (
-    Direction,
-    HTTP_PROXY_PATH,
-    MISSING_PAYLOAD_MESSAGE,
-    VALIDATE_REQUEST_PATH,
-    VALIDATE_RESPONSE_PATH,
-    Envelope,
-    Flags,
-    Verdict,
-    failure_body,
-    merge_verdicts,
-    success_body,
-)
 
 log = logging.getLogger("mock_akto.contract")
 
@@ -56,7 +64,7 @@ DRAIN_LIMIT_BYTES = 64 * 1024 * 1024
 
 #: Envelope fields that must be a string (or null) on the wire. Flags are read leniently instead (only
 #: ``true``, as a string or a JSON boolean, turns one on), as the real service does.
-STRING_FIELDS = frozenset(Envelope.model_fields) | {"akto_metadata", "client_hook", "akto_connector", "payload"}
+STRING_FIELDS = frozenset(Envelope.model_fields) | {"akto_metadata", "client_hook", AKTO_CONNECTOR, "payload"}
 #: Cache bounds for values recomputed from identical inputs on every call of a load test.
 _CACHE_SIZE = 1024
 _PLAIN_TYPES = frozenset({str, type(None)})
@@ -360,9 +368,9 @@ class ContractRoutes:
 
     def _flags_of(self, query_string: bytes, data: dict[str, Any]) -> Flags:
         """Flags (query wins over body), cached: a load test sends the same few combinations."""
-        if "guardrails" in data or "response_guardrails" in data or "ingest_data" in data or "akto_connector" in data:
-            key: Any = (query_string, _scalar(data.get("guardrails")), _scalar(data.get("response_guardrails")),
-                        _scalar(data.get("ingest_data")), _scalar(data.get("akto_connector")))
+        if GUARDRAILS in data or RESPONSE_GUARDRAILS in data or INGEST_DATA in data or AKTO_CONNECTOR in data:
+            key: Any = (query_string, _scalar(data.get(GUARDRAILS)), _scalar(data.get(RESPONSE_GUARDRAILS)),
+                        _scalar(data.get(INGEST_DATA)), _scalar(data.get(AKTO_CONNECTOR)))
         else:  # connectors put flags in the query: the query string alone decides
             key = query_string
         flags = self._flags.get(key)
@@ -451,12 +459,12 @@ class ContractRoutes:
         """guardrails-service: a bare verdict; 400 ``Invalid request format`` on a body it cannot bind."""
         if entry.method != "POST":
             entry.error = "method not allowed"
-            return Answer.of_json({"error": "Method Not Allowed"}, status=405), None, True
+            return Answer.of_json(validate_error_body("Method Not Allowed"), status=405), None, True
         try:
             data = parse_envelope(body)
         except BadRequest as bad:
             entry.error = bad.message
-            return Answer.of_json({"error": "Invalid request format"}, status=400), None, True
+            return Answer.of_json(validate_error_body(INVALID_REQUEST_FORMAT), status=400), None, True
         request_headers = data.get("requestHeaders")
         app = self._app_of(request_headers)
         if direction == "request":
@@ -473,8 +481,8 @@ class ContractRoutes:
                 verdict = ns.policies.evaluate(field_text, direction, app)
             except Exception as exc:  # noqa: BLE001 - guardrails-service answers any failure with this 500
                 log.exception("policy evaluation failed")
-                entry.error = f"Validation failed: {exc}"
-                return Answer.of_json({"error": "Validation failed"}, status=500), None, False
+                entry.error = f"{VALIDATION_FAILED}: {exc}"
+                return Answer.of_json(validate_error_body(VALIDATION_FAILED), status=500), None, False
         if direction == "request":
             entry.request_verdict = self._journal_verdict(entry, verdict)
         else:

@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Annotated, ClassVar, Literal, TypeVar, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationInfo, field_validator
 
-from . import wire
+import akto_wire as wire
+
 from .exchange import Answer, Exchange
 
 #: Upper bound of every duration field (one hour): faults are bounded, nothing waits forever.

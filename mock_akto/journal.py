@@ -15,18 +15,16 @@ import asyncio
 from collections import deque
 from dataclasses import dataclass
 from itertools import islice
-from typing import Any, Callable, Generic, Iterator, Literal, Protocol, TypeVar
+from typing import Any, Callable, Generic, Iterator, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .wire import Flags, Verdict
+from akto_wire import FlagName, Flags, Verdict
 
 DEFAULT_MAX_ENTRIES = 10_000
 DEFAULT_PAYLOAD_CAP = 64 * 1024
 #: Total payload characters one ring may hold before it drops its oldest entries.
 DEFAULT_MAX_PAYLOAD_BYTES = 64 * 1024 * 1024
-
-FlagName = Literal["guardrails", "response_guardrails", "ingest_data"]
 
 
 def truncate(text: str | None, cap: int) -> tuple[str | None, bool]:

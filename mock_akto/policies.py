@@ -32,11 +32,11 @@ import regex
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
+from akto_wire import Behaviour, Direction, ThreatMetadata, Verdict
 from mock_akto.detectors import DETECTORS, Detector, ScanBatch
 from mock_akto.errors import PolicyLoadError, RegexTimeout
 from mock_akto.extract import extract_texts
 from mock_akto.redact import redact_in_place
-from mock_akto.wire import Behaviour, Direction, ThreatMetadata, Verdict
 
 __all__ = [
     "Action",

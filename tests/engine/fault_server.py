@@ -19,7 +19,7 @@ import orjson
 import uvicorn
 from pydantic import ValidationError
 
-from mock_akto import wire
+import akto_wire as wire
 from mock_akto.exchange import Answer, Exchange
 from mock_akto.faults import parse_fault
 from mock_akto.protocol import TransportExposingProtocol

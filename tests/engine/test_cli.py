@@ -18,9 +18,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from akto_wire import HTTP_PROXY_PATH
 from mock_akto import cli
 from mock_akto.presets import PresetFileError, bundled_apply_files, load_bundled_apply_file, parse_preset_file
-from mock_akto.wire import HTTP_PROXY_PATH
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -8,7 +8,7 @@ from typing import Any, Iterator
 import httpx
 import pytest
 
-from mock_akto.wire import MISSING_PAYLOAD_MESSAGE, SUCCESS_MESSAGE, Envelope
+from akto_wire import MISSING_PAYLOAD_MESSAGE, SUCCESS_MESSAGE, Envelope
 
 PROXY = "/api/http-proxy"
 BLOCK_WORD = "forbidden-zebra"

@@ -1,6 +1,6 @@
 """Egress proxy: an Akto addon in a real ``mitmdump``; the client calls the real provider URLs through it.
 
-The addon is ours (``reference_impl/egress_addon.py``) unless ``AKTO_HARNESS_EGRESS_ADDON`` names another
+The addon is ours (``reference_impl/egress/addon.py``) unless ``AKTO_HARNESS_EGRESS_ADDON`` names another
 file (Akto's published ``akto_guardrails.py``, or yours): it is configured only through the environment
 variables both read (``AKTO_URL``, ``AKTO_UNREACHABLE_FALLBACK``, ``AKTO_TIMEOUT_MS``, ...). A scenario's
 request goes client -> mitmdump (TLS intercepted with the proxy's CA) -> the fake LLM, which

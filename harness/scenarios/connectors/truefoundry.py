@@ -1,4 +1,4 @@
-"""TrueFoundry: Akto's reference endpoint (``python -m reference_impl.truefoundry_app``, its own uvicorn
+"""TrueFoundry: Akto's reference endpoint (``python -m reference_impl.truefoundry``, its own uvicorn
 process) called as a custom guardrail by the TrueFoundry gateway simulator (``python -m harness.tfy_gateway``,
 its own process), in front of the fake LLM. A scenario's request goes client -> gateway -> endpoint ->
 engine, and gateway -> fake LLM.

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from mock_akto.wire import Envelope
+from akto_wire import Envelope
 
 TRUEFOUNDRY_ENVELOPE_PATH = "/api/llm/chat/completions"
 TRUEFOUNDRY_HOST = "app.truefoundry.com"

@@ -18,7 +18,7 @@ import zlib
 from dataclasses import dataclass
 from typing import Awaitable, Callable
 
-from .egress_sse import SseEvent, SseSplitter, error_event
+from .sse import SseEvent, SseSplitter, error_event
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Callable, Mapping
 
-from .core import ConfigError, EngineSettings, FailMode
+from ..core import ConfigError, EngineSettings, FailMode
 
 #: Hosts inspected by default (Akto's list). ``*`` stands for exactly one DNS label (the Bedrock region).
 DEFAULT_HOSTS = (

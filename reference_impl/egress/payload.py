@@ -24,10 +24,10 @@ import json
 import time
 from typing import Any, Iterable, Mapping
 
-from mock_akto.wire import Envelope
+from akto_wire import Envelope
 
-from .core import safe_headers
-from .core.masking import MaskingError, apply_changes, masked_changes
+from ..core import safe_headers
+from ..core.masking import MaskingError, apply_changes, masked_changes
 
 _RAW_PREFIX = '{"raw": '
 

@@ -5,14 +5,14 @@ Loaded from config.yaml as two entries (see ``reference_impl/README.md``)::
     guardrails:
       - guardrail_name: akto-validate
         litellm_params:
-          guardrail: reference_impl.litellm_guardrail.AktoGuardrail
+          guardrail: reference_impl.litellm.guardrail.AktoGuardrail
           mode: pre_call
           akto_base_url: os.environ/AKTO_GUARDRAIL_API_BASE
           akto_api_key: os.environ/AKTO_API_KEY
           default_on: true
       - guardrail_name: akto-ingest
         litellm_params:
-          guardrail: reference_impl.litellm_guardrail.AktoGuardrail
+          guardrail: reference_impl.litellm.guardrail.AktoGuardrail
           mode: post_call
           ...
 
@@ -36,11 +36,11 @@ from fastapi import HTTPException
 from litellm.integrations.custom_guardrail import CustomGuardrail
 from litellm.types.guardrails import GuardrailEventHooks
 
-from mock_akto.wire import Envelope, Verdict
+from akto_wire import Envelope, Verdict
 
-from .core import ConfigError, EngineClient, EngineFailure, EngineSettings, on_failure
-from .core.masking import MaskingError, apply_changes, masked_changes
-from .litellm_envelope import (
+from ..core import ConfigError, EngineClient, EngineFailure, EngineSettings, on_failure
+from ..core.masking import MaskingError, apply_changes, masked_changes
+from .envelope import (
     blocked_envelope,
     has_text,
     request_body,
@@ -48,9 +48,9 @@ from .litellm_envelope import (
     response_body,
     response_envelope,
 )
-from .litellm_startup import GuardrailStartupError, check_sibling_entries
-from .litellm_stream import StreamCollector
-from .core.aiohttp_transport import AiohttpTransport
+from .startup import GuardrailStartupError, check_sibling_entries
+from .stream import StreamCollector
+from ..core.aiohttp_transport import AiohttpTransport
 
 log = logging.getLogger("akto.litellm")
 
@@ -80,7 +80,7 @@ class AktoGuardrail(CustomGuardrail):
     """One config entry: ``mode: pre_call`` validates (and may block or mask), ``mode: post_call`` ingests."""
 
     def __init__(self, **params: Any) -> None:
-        # A ValueError here would make LiteLLM start WITHOUT this guardrail (see litellm_startup.py).
+        # A ValueError here would make LiteLLM start WITHOUT this guardrail (see startup.py).
         try:
             check_sibling_entries(type(self).__name__, load_settings)
             self.settings = load_settings(params)

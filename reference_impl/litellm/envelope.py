@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable, Mapping
 
-from mock_akto.wire import Envelope
+from akto_wire import Envelope
 
-from .core import EngineSettings, safe_headers
+from ..core import EngineSettings, safe_headers
 
 DEFAULT_ROUTE = "/v1/chat/completions"
 #: Request fields the engine evaluates. Masking changes are applied to exactly these, so the fields the

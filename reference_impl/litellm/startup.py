@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterator, Mapping
 import yaml
 from pydantic import ValidationError
 
-from .core import ConfigError
+from ..core import ConfigError
 
 ENV_PREFIX = "os.environ/"
 

@@ -1,7 +1,7 @@
-"""Akto guardrails for outbound AI traffic, as a mitmproxy addon (``mitmdump -s egress_addon.py``).
+"""Akto guardrails for outbound AI traffic, as a mitmproxy addon (``mitmdump -s reference_impl/egress/addon.py``).
 
-A thin adapter: options come from :mod:`reference_impl.egress_settings`, payloads and the modify mapping
-from :mod:`reference_impl.egress_payload`, stream batching from :mod:`reference_impl.egress_stream`, and
+A thin adapter: options come from :mod:`reference_impl.egress.settings`, payloads and the modify mapping
+from :mod:`reference_impl.egress.payload`, stream batching from :mod:`reference_impl.egress.stream`, and
 the engine call, verdict reading and fail-mode decision from :mod:`reference_impl.core`. This module only
 translates mitmproxy's flows to and from those. See docs/egress.md.
 
@@ -28,11 +28,11 @@ from mitmproxy import ctx, exceptions, hooks, http, tls
 from mitmproxy.proxy import commands
 from mitmproxy.proxy.layers import http as http_layers
 
-from mock_akto.wire import Envelope, Verdict
+from akto_wire import Envelope, Verdict
 from reference_impl.core import ConfigError, EngineClient, EngineFailure, on_failure
 from reference_impl.core.aiohttp_transport import AiohttpTransport
 from reference_impl.core.masking import MASKING_FAILED_REASON
-from reference_impl.egress_payload import (
+from reference_impl.egress.payload import (
     MaskingError,
     build_envelope,
     modified_body,
@@ -40,9 +40,9 @@ from reference_impl.egress_payload import (
     request_payload,
     stream_batch_payload,
 )
-from reference_impl.egress_settings import OPTIONS, EgressSettings, StreamMode, resolve
-from reference_impl.egress_sse import provider_of
-from reference_impl.egress_stream import AsyncStreamTap, StreamDecision, StreamDecoder, SyncStreamGate
+from reference_impl.egress.settings import OPTIONS, EgressSettings, StreamMode, resolve
+from reference_impl.egress.sse import provider_of
+from reference_impl.egress.stream import AsyncStreamTap, StreamDecision, StreamDecoder, SyncStreamGate
 
 log = logging.getLogger("akto.egress")
 

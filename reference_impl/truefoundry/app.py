@@ -35,18 +35,19 @@ import logging
 import os
 import sys
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Literal, Mapping, MutableMapping, Sequence
+from typing import Any, Literal, Mapping, Sequence
 from urllib.parse import parse_qs
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
-from mock_akto.wire import TRUEFOUNDRY_PATH, Envelope
+from akto_wire import TRUEFOUNDRY_PATH, Envelope
 
-from .core import ConfigError, EngineClient, EngineFailure, EngineSettings, FailMode, on_failure
-from .core.aiohttp_transport import AiohttpTransport
-from .truefoundry_auth import TokenVerifier, Unauthorized
-from .truefoundry_records import (
+from ..core import ConfigError, EngineClient, EngineFailure, EngineSettings, FailMode, on_failure
+from ..core.aiohttp_transport import AiohttpTransport
+from ..core.types import Receive, Scope, Send
+from .auth import TokenVerifier, Unauthorized
+from .records import (
     TRUEFOUNDRY_CONNECTOR,
     BadCall,
     TrueFoundryCall,
@@ -57,10 +58,6 @@ from .truefoundry_records import (
 )
 
 log = logging.getLogger("akto.truefoundry")
-
-Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 #: Akto's own client to its guardrails engine waits 3 s (``GUARDRAILS_CLIENT_TIMEOUT_MS``): well inside
 #: TrueFoundry's 10 s default, so a slow engine fails open here before the gateway gives up.
@@ -343,7 +340,7 @@ def create_app(settings: TrueFoundrySettings | None = None, **kwargs: Any) -> Tr
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m reference_impl.truefoundry_app",
+        prog="python -m reference_impl.truefoundry",
         description="Akto's TrueFoundry guardrail endpoint (POST /api/http-proxy/truefoundry), 127.0.0.1 unless --host. "
         "Secrets come from the environment: AKTO_API_KEY (engine), AKTO_TFY_JWT_SECRET (callers' HS256 JWTs).",
     )
@@ -394,6 +391,3 @@ def main(argv: Sequence[str] | None = None) -> int:
                 access_log=args.access_log, lifespan="on")
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())
