@@ -36,7 +36,7 @@ from bench.load import closed_loop
 from bench.payloads import ALLOW_PROMPT, fill, truefoundry_template
 from bench.rawhttp import RawHttpPool
 from bench.servers import LOADGEN_CPU, SERVER_CPU, engine_process, pin_process, pin_self, server_pid
-from harness.tfy_endpoint import TrueFoundryEndpoint, make_token
+from harness.hosts.truefoundry_endpoint import TrueFoundryEndpoint, make_token
 from mock_akto.wire import HTTP_PROXY_PATH
 from reference_impl.truefoundry_records import parse_call, to_envelope
 

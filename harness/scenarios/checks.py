@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence, TypeVar
 
-from harness.fake_llm import FakeLLMClient, RecordedRequest
+from harness.fakes.llm import FakeLLMClient, RecordedRequest
 from harness.process import wait_until
 from harness.scenarios.connectors.base import ClientResponse
 from harness.scenarios.model import (

@@ -1,7 +1,7 @@
 """Contract scenarios on the ``truefoundry`` connector (client -> gateway simulator -> reference endpoint ->
 engine, plus the fake LLM), run by the shared scenario runner: every scenario in scenarios/*.yaml (with
 its ``truefoundry`` expectations), and the TrueFoundry matrix (scenarios/truefoundry/matrix.yaml). The
-matrix and the tables in docs/truefoundry.md are rendered from harness/tfy_matrix.py; the first tests
+matrix and the tables in docs/truefoundry.md are rendered from harness/fakes/truefoundry_gateway/matrix.py; the first tests
 keep them in step.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness import tfy_matrix
+from harness.fakes.truefoundry_gateway import matrix as tfy_matrix
 from harness.scenarios.connectors import adapter
 from harness.scenarios.model import load_file
 from harness.scenarios.pytest_support import check_result, scenario_params, scenario_pool  # noqa: F401
@@ -19,12 +19,12 @@ SCENARIOS = load_file(tfy_matrix.SCENARIO_FILE)
 
 
 def test_scenario_file_is_rendered_from_the_table() -> None:
-    assert tfy_matrix.SCENARIO_FILE.read_text() == tfy_matrix.render_yaml(), "run: python -m harness.tfy_matrix"
+    assert tfy_matrix.SCENARIO_FILE.read_text() == tfy_matrix.render_yaml(), "run: python -m harness.fakes.truefoundry_gateway.matrix"
 
 
 def test_doc_tables_are_rendered_from_the_table() -> None:
     text = tfy_matrix.DOC_FILE.read_text()
-    assert text == tfy_matrix.render_doc(text), "run: python -m harness.tfy_matrix"
+    assert text == tfy_matrix.render_doc(text), "run: python -m harness.fakes.truefoundry_gateway.matrix"
     assert "only blocks under **Enforce**" in text
 
 

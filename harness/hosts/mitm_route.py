@@ -1,6 +1,6 @@
 """Test-only mitmproxy addon: send provider traffic to a local fake while clients use the real URLs.
 
-Load it after the addon under test (``-s addon.py -s harness/mitm_route.py``) with
+Load it after the addon under test (``-s addon.py -s harness/hosts/mitm_route.py``) with
 ``--set route_map=HOST=TARGET,...``. Two kinds of target:
 
 * ``api.openai.com=127.0.0.1:PORT``: only the TCP destination changes (like an /etc/hosts entry), in
