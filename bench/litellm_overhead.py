@@ -35,8 +35,8 @@ from bench._common import Check, Timings, Variant, console, interleave_async, ma
 from bench.load import closed_loop, http_session, post_call
 from bench.payloads import ALLOW_PROMPT
 from bench.servers import LOADGEN_CPU, SERVER_CPU, engine_process, pin_process, pin_self, server_pid
-from harness.fake_llm import FakeLLMServer
-from harness.litellm_proxy import LiteLLMProxy, base_config, model_entry
+from harness.fakes.llm import FakeLLMServer
+from harness.hosts.litellm_proxy import LiteLLMProxy, base_config, model_entry
 from harness.scenarios.connectors.litellm import BUILTIN_GUARDRAIL, REFERENCE_GUARDRAIL, guardrail_entries
 from harness.scenarios.model import ConnectorConfig
 

@@ -37,7 +37,7 @@ from bench.load import closed_loop
 from bench.payloads import ALLOW_PROMPT, fill, truefoundry_template
 from bench.rawhttp import RawHttpPool
 from bench.servers import LOADGEN_CPU, SERVER_CPU, engine_process, pin_process, pin_self, server_pid
-from harness.tfy_endpoint import TrueFoundryEndpoint, make_token
+from harness.hosts.truefoundry_endpoint import TrueFoundryEndpoint, make_token
 from reference_impl.truefoundry.records import parse_call, to_envelope
 
 TARGET_ADDED_P50_MS = 1.0

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Sequence, TypeVar
 
 from akto_wire import FLAG_NAMES
-from harness.fake_llm import FakeLLMClient, RecordedRequest
+from harness.fakes.llm import FakeLLMClient, RecordedRequest
 from harness.process import wait_until
 from harness.scenarios.connectors.base import ClientResponse
 from harness.scenarios.model import (

@@ -23,7 +23,7 @@ import pytest
 from compose_stack import ComposeStack, docker_unavailable_reason, timings_line
 
 from harness.process import wait_until
-from harness.tfy_endpoint import make_token
+from harness.hosts.truefoundry_endpoint import make_token
 from mock_akto.client import MockAktoClient
 from mock_akto.journal import JournalEntryModel
 

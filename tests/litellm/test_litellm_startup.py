@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from harness.litellm_proxy import LiteLLMProxy, base_config, model_entry
+from harness.hosts.litellm_proxy import LiteLLMProxy, base_config, model_entry
 from harness.process import StartupError
 from harness.scenarios.connectors.litellm import REFERENCE_GUARDRAIL
 

@@ -8,7 +8,7 @@ import os
 import secrets
 from typing import Any
 
-from harness.litellm_proxy import LiteLLMProxy, base_config, model_entry
+from harness.hosts.litellm_proxy import LiteLLMProxy, base_config, model_entry
 from harness.process import StartupError
 from harness.scenarios.connectors.base import (
     DEFAULT_TIMEOUT_S,

@@ -20,18 +20,18 @@ import httpx
 import openai
 from rich.markup import escape
 
-from harness.demo_table import CLEAN, INJECTION, PII, Row
+from harness.demo.table import CLEAN, INJECTION, PII, Row
 from harness.engine import EngineNamespace
-from harness.fake_llm import FakeLLMServer, RecordedRequest
-from harness.fixtures_mitm import PROVIDER_HOSTS
-from harness.litellm_proxy import LiteLLMProxy
-from harness.mitm import EGRESS_ADDON, ROUTE_ADDON, MitmDump, route_map
+from harness.fakes.llm import FakeLLMServer, RecordedRequest
+from harness.fixtures.egress import PROVIDER_HOSTS
+from harness.hosts.litellm_proxy import LiteLLMProxy
+from harness.hosts.mitmdump import EGRESS_ADDON, ROUTE_ADDON, MitmDump, route_map
 from harness.process import LOOPBACK, StartupError, wait_until
 from harness.scenarios.connectors.litellm import REFERENCE_GUARDRAIL, proxy_config
 from harness.scenarios.connectors.truefoundry import guardrail_config
 from harness.scenarios.model import ConnectorConfig
-from harness.tfy_endpoint import TEST_JWT_SECRET, TrueFoundryEndpoint, make_token
-from harness.tfy_gateway_client import TfyGatewayServer
+from harness.hosts.truefoundry_endpoint import TEST_JWT_SECRET, TrueFoundryEndpoint, make_token
+from harness.fakes.truefoundry_gateway.client import TfyGatewayServer
 from mock_akto.client import MockAktoClient
 
 MODEL = "gpt-4o-mini"
@@ -261,7 +261,7 @@ class EgressHosts:
 
 def start_egress(engine_url: str, stack: contextlib.ExitStack) -> EgressHosts:
     """The egress tests' set-up: a TLS fake with a certificate for the provider names, reached through
-    harness/mitm_route.py (only the TCP destination changes), trusted by mitmdump for upstream TLS."""
+    harness/hosts/mitm_route.py (only the TCP destination changes), trusted by mitmdump for upstream TLS."""
     akto = open_namespace(engine_url, "egress", stack)
     llm = stack.enter_context(FakeLLMServer(tls=True, tls_names=(*PROVIDER_HOSTS, LOOPBACK, "localhost")))
     options = {"route_map": route_map({host: (LOOPBACK, llm.port) for host in PROVIDER_HOSTS}),

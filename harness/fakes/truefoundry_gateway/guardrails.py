@@ -1,6 +1,6 @@
 """How TrueFoundry's AI gateway calls one custom guardrail and judges its answer.
 
-This is the contract half of the gateway simulator (harness/tfy_gateway.py), written from
+This is the contract half of the gateway simulator (harness/fakes/truefoundry_gateway/gateway.py), written from
 ../shared/contracts/truefoundry.md sections 1, 2 and 4:
 
 * a guardrail is ``POST <url>`` with ``{requestBody, context, config}`` (+ ``responseBody`` on output hooks),

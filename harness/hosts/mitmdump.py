@@ -15,10 +15,10 @@ from typing import Mapping, Sequence
 from harness.process import LOOPBACK, ManagedProcess, ProcessService, port_open, start_on_free_port
 
 MITMDUMP_ENV = "AKTO_HARNESS_MITMDUMP"
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 #: Our reference addon and the test-only upstream router (pass it after the addon under test).
 EGRESS_ADDON = REPO_ROOT / "reference_impl" / "egress" / "addon.py"
-ROUTE_ADDON = REPO_ROOT / "harness" / "mitm_route.py"
+ROUTE_ADDON = Path(__file__).with_name("mitm_route.py")
 
 OptionValue = str | int | bool
 LISTENING_LINE = "proxy listening at"
@@ -38,7 +38,7 @@ def mitmdump_binary() -> str:
 
 
 def route_map(routes: Mapping[str, tuple[str, int]]) -> str:
-    """The ``route_map`` option of :mod:`harness.mitm_route`: ``host=ip:port,...``."""
+    """The ``route_map`` option of :mod:`harness.hosts.mitm_route`: ``host=ip:port,...``."""
     return ",".join(f"{host}={ip}:{port}" for host, (ip, port) in routes.items())
 
 

@@ -22,9 +22,9 @@ from starlette.middleware import Middleware
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from harness.fake_llm import anthropic_shapes, openai_shapes
-from harness.fake_llm.prompt import all_text, count_tokens, last_user_text
-from harness.fake_llm.script import DEFAULT_MAX_RECORDED, InjectedError, Provider, RecordedRequest, Recorder, Script
+from harness.fakes.llm import anthropic_shapes, openai_shapes
+from harness.fakes.llm.prompt import all_text, count_tokens, last_user_text
+from harness.fakes.llm.script import DEFAULT_MAX_RECORDED, InjectedError, Provider, RecordedRequest, Recorder, Script
 
 MAX_RECORDED_BODY_TEXT = 64 * 1024
 

@@ -15,7 +15,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import httpx
 
 from harness.process import LOOPBACK, ManagedProcess, ProcessService, http_ready, start_on_free_port
-from harness.tfy_guardrails import GuardrailConfig
+from harness.fakes.truefoundry_gateway.guardrails import GuardrailConfig
 
 DEFAULT_MODEL = "openai-main/gpt-4o-mini"
 
@@ -121,7 +121,7 @@ def _config_json(guardrail: GuardrailConfig | Mapping[str, Any]) -> dict[str, An
 
 
 class TfyGatewayServer(ProcessService):
-    """``python -m harness.tfy_gateway`` as a managed child process on loopback; a context manager."""
+    """``python -m harness.fakes.truefoundry_gateway`` as a managed child process on loopback; a context manager."""
 
     def __init__(self, llm_url: str, *, contract: str = "current", startup_timeout: float = 20.0,
                  log_dir: str | None = None) -> None:
@@ -146,7 +146,7 @@ class TfyGatewayServer(ProcessService):
     def start(self) -> "TfyGatewayServer":
         def build(port: int) -> ManagedProcess:
             self.port = port
-            argv = [sys.executable, "-m", "harness.tfy_gateway", "--port", str(port), "--llm-url", self.llm_url,
+            argv = [sys.executable, "-m", "harness.fakes.truefoundry_gateway", "--port", str(port), "--llm-url", self.llm_url,
                     "--contract", self.contract]
             self.process = ManagedProcess("tfy-gateway", argv, ready=http_ready(f"{self.url}/__tfy/health"),
                                           startup_timeout=self.startup_timeout, log_dir=self.log_dir)

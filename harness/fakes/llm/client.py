@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from harness.fake_llm.script import InjectedError, Provider, RecordedRequest, Script
+from harness.fakes.llm.script import InjectedError, Provider, RecordedRequest, Script
 from harness.process import wait_until
 
 

@@ -1,15 +1,17 @@
 """Test-only mitmproxy addon: send provider traffic to a local fake while clients use the real URLs.
 
-Load it after the addon under test (``-s addon.py -s harness/mitm_route.py``) with
+Load it after the addon under test (``-s addon.py -s harness/hosts/mitm_route.py``) with
 ``--set route_map=HOST=TARGET,...``. Two kinds of target:
 
 * ``api.openai.com=127.0.0.1:PORT``: only the TCP destination changes (like an /etc/hosts entry), in
   ``server_connect``. URL, Host header, scheme and TLS server name stay as the client sent them, so the addon
   under test sees production traffic. The fake must speak TLS with a certificate for the provider's name;
   trust its CA with ``--set ssl_verify_upstream_trusted_ca=ca.pem``.
-* ``api.openai.com=http://127.0.0.1:PORT``: for a plain-HTTP fake. The flow is re-targeted in the
-  ``request`` hook, after the addon under test has seen it (hence: load this addon last), and the Host header
-  is put back; mitmdump must run with ``--set connection_strategy=lazy`` so that nothing dials the real host.
+* ``api.openai.com=http://127.0.0.1:PORT``: for a plain-HTTP fake. The flow's connection target (scheme,
+  host, port) is changed in the ``request`` hook, after the addon under test has seen it (hence: load this
+  addon last). The Host header and HTTP/2 ``:authority`` stay as the client sent them, so ``pretty_host`` is
+  still the provider in every later hook; ``request.host`` is the fake's address from then on. mitmdump must
+  run with ``--set connection_strategy=lazy`` so that nothing dials the real host.
 """
 
 from __future__ import annotations
@@ -60,9 +62,11 @@ class RouteToLocal:
         route = self.routes.get(host)
         if route is None or not route[2] or flow.response is not None:
             return
-        original_host = flow.request.headers.get("host", host)
-        flow.request.scheme, flow.request.host, flow.request.port = "http", route[0], route[1]
-        flow.request.headers["host"] = original_host
+        # mitmdump dials (request.host, request.port), with TLS when the scheme is https: change just those.
+        # The public host/port setters also rewrite the Host header and, on HTTP/2, the :authority, which an
+        # addon that decides by host reads again in its response hooks (Akto's does); the data fields do not.
+        flow.request.scheme = "http"
+        flow.request.data.host, flow.request.data.port = route[0], route[1]
 
 
 addons = [RouteToLocal()]

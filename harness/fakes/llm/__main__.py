@@ -1,4 +1,4 @@
-"""``python -m harness.fake_llm --port P [--tls-cert C --tls-key K]``: serve the fake LLM on loopback."""
+"""``python -m harness.fakes.llm --port P [--tls-cert C --tls-key K]``: serve the fake LLM on loopback."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ from pathlib import Path
 
 import uvicorn
 
-from harness.fake_llm.app import create_app
-from harness.fake_llm.script import DEFAULT_MAX_RECORDED
+from harness.fakes.llm.app import create_app
+from harness.fakes.llm.script import DEFAULT_MAX_RECORDED
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m harness.fake_llm", description="Fake OpenAI / Anthropic provider.")
+    parser = argparse.ArgumentParser(prog="python -m harness.fakes.llm", description="Fake OpenAI / Anthropic provider.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--tls-cert", type=Path, help="PEM certificate (chain); serves HTTPS")

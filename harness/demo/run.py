@@ -3,7 +3,7 @@
 Everything runs on 127.0.0.1 and stops by itself (``--keep-running`` leaves it up until Ctrl-C).
 Each leg prints what was sent and what came back, so a reader sees the contract at work: allow, block,
 redact, and what a broken engine looks like to a client. Leg 1 tours the engine itself; legs 2-4
-(harness/demo_legs.py) run each connector in its real host, whose start-up (LiteLLM's takes ~6 s) runs in
+(harness/demo/legs.py) run each connector in its real host, whose start-up (LiteLLM's takes ~6 s) runs in
 the background while leg 1 plays. The exit code is 1 when a host fails to start or a case does not end as
 documented.
 """
@@ -24,8 +24,8 @@ from rich.panel import Panel
 from rich.text import Text
 
 from akto_wire import AKTO_CONNECTOR, FLAG_ON, GUARDRAILS, HTTP_PROXY_PATH, Envelope
-from harness.demo_legs import LEGS, Leg
-from harness.demo_table import CLEAN, INJECTION, PII, Row, console, show, timed
+from harness.demo.legs import LEGS, Leg
+from harness.demo.table import CLEAN, INJECTION, PII, Row, console, show, timed
 from harness.engine import EngineProcess
 from mock_akto.client import MockAktoClient
 
@@ -222,7 +222,3 @@ def tour_and_legs(legs: list[Leg], chosen: list[str], stay_up: bool) -> list[Leg
         if stay_up:
             keep_running(engine_url, runs)
     return runs
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

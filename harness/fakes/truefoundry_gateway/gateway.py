@@ -1,8 +1,8 @@
 """A TrueFoundry AI gateway simulator: client -> gateway -> custom guardrails -> LLM, over real sockets.
 
 It calls guardrail URLs the way TrueFoundry's gateway does (../shared/contracts/truefoundry.md sections
-1-4 and 9; the per-call contract is in :mod:`harness.tfy_guardrails`) in front of an OpenAI-compatible
-LLM (the fake in :mod:`harness.fake_llm`):
+1-4 and 9; the per-call contract is in :mod:`harness.fakes.truefoundry_gateway.guardrails`) in front of an OpenAI-compatible
+LLM (the fake in :mod:`harness.fakes.llm`):
 
 1. input **Mutate** guardrails run one after another by priority and may rewrite the request;
 2. input **Validate** guardrails start at once, in parallel, and (``parallel_input_validation``, the
@@ -20,8 +20,8 @@ Guardrails are selected per request with ``X-TFY-GUARDRAILS: {"llm_input_guardra
 
 Admin API (``/__tfy``): ``GET|PATCH settings``, ``GET|PUT|POST guardrails``, ``GET|DELETE exchanges``
 (what happened to each request: every guardrail call, the model call, the client's status), ``POST reset``.
-Run it with ``python -m harness.tfy_gateway --port P --llm-url http://127.0.0.1:L/v1``, or use
-:class:`TfyGatewayServer` / :class:`TfyGatewayClient` from :mod:`harness.tfy_gateway_client`.
+Run it with ``python -m harness.fakes.truefoundry_gateway --port P --llm-url http://127.0.0.1:L/v1``, or use
+:class:`TfyGatewayServer` / :class:`TfyGatewayClient` from :mod:`harness.fakes.truefoundry_gateway.client`.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from harness.tfy_guardrails import (
+from harness.fakes.truefoundry_gateway.guardrails import (
     Contract,
     Effect,
     EnforcingStrategy,
@@ -55,7 +55,7 @@ from harness.tfy_guardrails import (
     call_guardrail,
 )
 
-log = logging.getLogger("harness.tfy_gateway")
+log = logging.getLogger("harness.fakes.truefoundry_gateway")
 
 CHAT_PATHS = ("/api/llm/chat/completions", "/api/llm/v1/chat/completions", "/v1/chat/completions", "/chat/completions")
 GUARDRAILS_HEADER = "x-tfy-guardrails"
@@ -514,7 +514,7 @@ def _admin_error(exc: Exception) -> JSONResponse:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m harness.tfy_gateway",
+    parser = argparse.ArgumentParser(prog="python -m harness.fakes.truefoundry_gateway",
                                      description="TrueFoundry AI gateway simulator (127.0.0.1 unless --host).")
     parser.add_argument("--host", default="127.0.0.1", help="bind address (0.0.0.0 only inside a container)")
     parser.add_argument("--port", type=int, required=True)
@@ -538,7 +538,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     uvicorn.run(create_app(TfyGateway(settings, configs)), host=args.host, port=args.port,
                 log_level=args.log_level, access_log=False)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -6,9 +6,9 @@
         assert llm.client.last_request().json_body["model"] == "gpt-4o-mini"
 """
 
-from harness.fake_llm.app import create_app
-from harness.fake_llm.client import FakeLLMClient, FakeLLMError
-from harness.fake_llm.script import InjectedError, RecordedRequest, Script
-from harness.fake_llm.server import FakeLLMServer
+from harness.fakes.llm.app import create_app
+from harness.fakes.llm.client import FakeLLMClient, FakeLLMError
+from harness.fakes.llm.script import InjectedError, RecordedRequest, Script
+from harness.fakes.llm.server import FakeLLMServer
 
 __all__ = ["FakeLLMClient", "FakeLLMError", "FakeLLMServer", "InjectedError", "RecordedRequest", "Script", "create_app"]

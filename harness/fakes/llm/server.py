@@ -10,8 +10,8 @@ from typing import Sequence
 
 import httpx
 
-from harness.fake_llm.client import FakeLLMClient
-from harness.fake_llm.script import DEFAULT_MAX_RECORDED
+from harness.fakes.llm.client import FakeLLMClient
+from harness.fakes.llm.script import DEFAULT_MAX_RECORDED
 from harness.process import LOOPBACK, ManagedProcess, ProcessService, start_on_free_port
 
 #: Names the generated test certificate is valid for (``tls=True``).
@@ -19,7 +19,7 @@ DEFAULT_TLS_NAMES = ("127.0.0.1", "localhost")
 
 
 class FakeLLMServer(ProcessService):
-    """``python -m harness.fake_llm`` as a managed child process; a context manager.
+    """``python -m harness.fakes.llm`` as a managed child process; a context manager.
 
     ``tls=True`` makes a throwaway CA and certificate with ``trustme`` (``ca_cert`` is the file clients
     and proxies must trust); or pass your own ``tls_cert`` / ``tls_key`` files.
@@ -96,7 +96,7 @@ class FakeLLMServer(ProcessService):
             self._tempdir = None
 
     def _argv(self) -> list[str]:
-        argv = [sys.executable, "-m", "harness.fake_llm", "--port", str(self.port), "--max-recorded", str(self.max_recorded)]
+        argv = [sys.executable, "-m", "harness.fakes.llm", "--port", str(self.port), "--max-recorded", str(self.max_recorded)]
         if self.tls_cert:
             argv += ["--tls-cert", str(self.tls_cert)]
         if self.tls_key:

@@ -15,14 +15,13 @@ import secrets
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Mapping
 
-import pytest
 import yaml
 
 from harness.process import LOOPBACK, ManagedProcess, ProcessService, StartupError, free_port, http_ready
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 #: LiteLLM starts in ~6 s on an idle machine; parallel test workers on 2 cores can triple that.
 STARTUP_TIMEOUT_S = 90.0
 #: What LiteLLM 1.106.2 logs when it drops a guardrail entry it could not load and serves without it.
@@ -152,18 +151,3 @@ class LiteLLMProxy(ProcessService):
         if self._tempdir is not None:
             self._tempdir.cleanup()
             self._tempdir = None
-
-
-@pytest.fixture(scope="session")
-def litellm_proxy_factory() -> Iterator[Any]:
-    """``start(config, env=...) -> LiteLLMProxy``; every proxy started is stopped at the end of the session."""
-    started: list[LiteLLMProxy] = []
-
-    def start(config: str | os.PathLike[str] | Mapping[str, Any], **kwargs: Any) -> LiteLLMProxy:
-        proxy = LiteLLMProxy(config, **kwargs)
-        started.append(proxy)
-        return proxy.start()
-
-    yield start
-    for proxy in started:
-        proxy.stop()
