@@ -30,9 +30,8 @@ if TYPE_CHECKING:
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = "docker/Dockerfile"
-#: The engine-only image (``docker/Dockerfile`` target ``engine``); ``$AKTO_HARNESS_ENGINE_IMAGE`` overrides.
+#: The engine-only image (``docker/Dockerfile`` target ``engine``).
 ENGINE_IMAGE = "akto-harness:engine"
-ENGINE_IMAGE_ENV = "AKTO_HARNESS_ENGINE_IMAGE"
 ENGINE_PORT = 8090
 #: What docker/build-base-image.sh builds when no image registry is reachable.
 LOCAL_BASE_IMAGE = "akto-harness-base:bookworm"
@@ -95,7 +94,7 @@ def build_image(tag: str, target: str, *, timeout: float = 900.0) -> None:
     if not (REPO_ROOT / DOCKERFILE).is_file():
         raise ContainerError(f"image {tag} is missing and {REPO_ROOT / DOCKERFILE} is not here to build it: "
                              f"build it in an akto-harness checkout (docker build -f {DOCKERFILE} --target {target} "
-                             f"-t {tag} .) or set ${ENGINE_IMAGE_ENV}")
+                             f"-t {tag} .) or run another image")
     # One read may wait as long as the slowest silent build step (pip installing dependencies).
     client = docker_client(timeout=timeout)
     deadline = time.monotonic() + timeout
@@ -213,7 +212,7 @@ class EngineContainer:
 
     def __init__(self, image: str | None = None, *, token: str | None = None, build: bool = True,
                  startup_timeout: float = 60.0, build_timeout: float = 900.0) -> None:
-        self.image = image or os.environ.get(ENGINE_IMAGE_ENV) or ENGINE_IMAGE
+        self.image = image or ENGINE_IMAGE
         self.token = token
         self.build = build
         self.startup_timeout = startup_timeout

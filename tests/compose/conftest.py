@@ -19,7 +19,7 @@ from compose_stack import (
     timings_line,
 )
 
-from harness.fixtures_docker import skip_without_docker
+from harness.fixtures.containers import skip_without_docker
 from mock_akto.client import MockAktoClient
 
 @pytest.fixture(scope="session")

@@ -16,15 +16,15 @@ import pytest
 from compose_stack import STACK_TEST_TIMEOUT_S, ComposeStack
 
 from harness.engine import EngineNamespace
-from harness.fake_llm import FakeLLMClient
+from harness.fakes.llm import FakeLLMClient
 from harness.scenarios.connectors.base import ClientResponse, ConnectorAdapter, ConnectorInstance
 from harness.scenarios.connectors.http import send_openai_chat
 from harness.scenarios.connectors.truefoundry import DEFAULT_RULES
 from harness.scenarios.model import ConnectorConfig, Scenario, Traffic, load_scenarios
 from harness.scenarios.pytest_support import SCENARIO_DIR, check_result
 from harness.scenarios.runner import run_scenario
-from harness.tfy_endpoint import make_token
-from harness.tfy_gateway_client import TfyGatewayClient
+from harness.hosts.truefoundry_endpoint import make_token
+from harness.fakes.truefoundry_gateway.client import TfyGatewayClient
 from mock_akto.client import MockAktoClient
 
 pytestmark = [pytest.mark.compose, pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(STACK_TEST_TIMEOUT_S)]

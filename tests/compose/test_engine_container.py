@@ -21,7 +21,7 @@ import pytest
 
 from harness.containers import ENGINE_PORT, OWNER_LABEL, EngineContainer, docker_client, remove, remove_orphans
 from harness.engine import EngineNamespace
-from mock_akto.wire import HTTP_PROXY_PATH, Envelope
+from akto_wire import HTTP_PROXY_PATH, Envelope
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(1200)]  # a cold engine build: minutes
 
