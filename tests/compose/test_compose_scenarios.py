@@ -27,7 +27,9 @@ from harness.hosts.truefoundry_endpoint import make_token
 from harness.fakes.truefoundry_gateway.client import TfyGatewayClient
 from mock_akto.client import MockAktoClient
 
-pytestmark = [pytest.mark.compose, pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(STACK_TEST_TIMEOUT_S)]
+# One xdist worker for every test on the stack (under `make test -n 2` with a daemon running): one stack, not two.
+pytestmark = [pytest.mark.compose, pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(STACK_TEST_TIMEOUT_S),
+              pytest.mark.xdist_group("compose-stack")]
 
 MODEL = "gpt-4o-mini"
 #: connector -> (its fail mode in docker-compose.test.yaml / docker/config/litellm.yaml, engine timeout s)

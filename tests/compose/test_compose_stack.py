@@ -39,6 +39,7 @@ pytestmark = [
     pytest.mark.docker,
     pytest.mark.slow,
     pytest.mark.timeout(STACK_TEST_TIMEOUT_S),
+    pytest.mark.xdist_group("compose-stack"),  # the same worker as the scenario smoke: one stack
 ]
 
 Send = Callable[[str], httpx.Response]
