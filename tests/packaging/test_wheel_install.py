@@ -29,8 +29,8 @@ import pytest
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("wheel-install")]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-#: Not part of any package: virtual environments (~1 GB), build output, caches, reports.
-NOT_SOURCES = {".git", ".venv", ".venv-mitm", "build", "dist", "reports", ".pytest_cache", "__pycache__"}
+#: Not part of any package: virtual environments (~1 GB), local settings, build output, caches, reports.
+NOT_SOURCES = {".git", ".venv", ".venv-mitm", ".env", "build", "dist", "reports", ".pytest_cache", "__pycache__"}
 BUILD_TIMEOUT_S = 120
 COMMAND_TIMEOUT_S = 60
 #: The README's pytest example plus a preset, as a team would write it in a project of its own.
