@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from mock_akto.wire import Envelope
+from akto_wire import Envelope
 
 PROMPT_SLOT = "{{prompt}}"
 

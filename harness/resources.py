@@ -19,8 +19,8 @@ from pathlib import Path
 #: The package that holds the shipped scenario YAML (``*.yaml`` plus ``truefoundry/``).
 CATALOGUE_PACKAGE = "harness.catalogue"
 #: The reference egress addon and the test-only upstream router, loaded by ``mitmdump -s <path>``.
-EGRESS_ADDON_MODULE = "reference_impl.egress_addon"
-ROUTE_ADDON_MODULE = "harness.mitm_route"
+EGRESS_ADDON_MODULE = "reference_impl.egress.addon"
+ROUTE_ADDON_MODULE = "harness.hosts.mitm_route"
 
 
 def scenario_catalogue() -> Path:

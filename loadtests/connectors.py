@@ -13,11 +13,11 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from harness.fake_llm import FakeLLMServer
-from harness.litellm_proxy import LiteLLMProxy
+from harness.fakes.llm import FakeLLMServer
+from harness.hosts.litellm_proxy import LiteLLMProxy
 from harness.scenarios.connectors.litellm import REFERENCE_GUARDRAIL, proxy_config
 from harness.scenarios.model import ConnectorConfig
-from harness.tfy_endpoint import TrueFoundryEndpoint
+from harness.hosts.truefoundry_endpoint import TrueFoundryEndpoint
 from loadtests.targets import Target, openai_chat_target, truefoundry_target
 
 Shared = dict[str, Any]

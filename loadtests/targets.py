@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Mapping
 from urllib.parse import urlsplit
 
+from akto_wire import HTTP_PROXY_PATH, TRUEFOUNDRY_PATH
 from bench.payloads import (
     ENGINE_QUERY,
     PROMPT_SLOT,
@@ -22,7 +23,6 @@ from bench.payloads import (
     openai_chat_template,
     truefoundry_template,
 )
-from mock_akto.wire import HTTP_PROXY_PATH, TRUEFOUNDRY_PATH
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ def engine_target(engine_url: str) -> Target:
 
 
 def truefoundry_target(endpoint_url: str) -> Target:
-    """Akto's TrueFoundry endpoint (reference_impl.truefoundry_app), input hook."""
+    """Akto's TrueFoundry endpoint (reference_impl.truefoundry), input hook."""
     return Target("truefoundry", endpoint_url.rstrip("/"), TRUEFOUNDRY_PATH, truefoundry_template())
 
 

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from akto_wire import FlagName
 from mock_akto.policies import Policy
 from mock_akto.rules import FaultRule
 
@@ -151,7 +152,7 @@ class LLMReceived(Strict):
 class JournalEntryExpect(Strict):
     """One engine call that must be in the journal: flags must equal; payload checks optional."""
 
-    flags: dict[Literal["guardrails", "response_guardrails", "ingest_data"], bool] = Field(default_factory=dict)
+    flags: dict[FlagName, bool] = Field(default_factory=dict)
     request_payload: TextCheck | None = None
     request_headers: TextCheck | None = None
 

@@ -35,14 +35,14 @@ from harness.scenarios.model import ConnectorConfig, Traffic
 
 if TYPE_CHECKING:
     from harness.engine import EngineNamespace
-    from harness.fake_llm import FakeLLMClient
+    from harness.fakes.llm import FakeLLMClient
 
 #: The engine timeout a connector uses when the scenario does not set one (the seed's 5 s).
 DEFAULT_TIMEOUT_S = 5
 
 
 class LLMUpstream(Protocol):
-    """The fake LLM provider (``harness.fake_llm.FakeLLMServer`` or an external one)."""
+    """The fake LLM provider (``harness.fakes.llm.FakeLLMServer`` or an external one)."""
 
     @property
     def url(self) -> str: ...

@@ -8,7 +8,7 @@ import os
 import secrets
 from typing import Any
 
-from harness.litellm_proxy import LiteLLMProxy, base_config, model_entry
+from harness.hosts.litellm_proxy import LiteLLMProxy, base_config, model_entry
 from harness.process import StartupError
 from harness.scenarios.connectors.base import (
     DEFAULT_TIMEOUT_S,
@@ -20,7 +20,7 @@ from harness.scenarios.connectors.base import (
 from harness.scenarios.connectors.http import send_openai_chat
 from harness.scenarios.model import ConnectorConfig, Traffic
 
-REFERENCE_GUARDRAIL = "reference_impl.litellm_guardrail.AktoGuardrail"
+REFERENCE_GUARDRAIL = "reference_impl.litellm.guardrail.AktoGuardrail"
 #: Point the ``litellm`` connector at another guardrail class (your own hook) without editing anything.
 GUARDRAIL_ENV = "AKTO_HARNESS_LITELLM_GUARDRAIL"
 BUILTIN_GUARDRAIL = "akto"
@@ -84,7 +84,7 @@ class LiteLLMInstance(ConnectorInstance):
 
 
 class LiteLLMAdapter(ConnectorAdapter):
-    """The reference hook (``reference_impl.litellm_guardrail.AktoGuardrail``) in a real LiteLLM proxy."""
+    """The reference hook (``reference_impl.litellm.guardrail.AktoGuardrail``) in a real LiteLLM proxy."""
 
     name = "litellm"
 
