@@ -156,10 +156,10 @@ def test_the_wheel_carries_the_catalogue_presets_license_and_type_marker(install
 
 
 def test_the_code_and_the_catalogue_come_from_the_venv_not_the_checkout(installed: Installed) -> None:
-    where = installed.python("import harness, mock_akto, reference_impl\n"
-                             "from harness.resources import scenario_catalogue, egress_addon, source_checkout\n"
-                             "print(harness.__file__, mock_akto.__file__, reference_impl.__file__, scenario_catalogue(),"
-                             " egress_addon(), source_checkout())")
+    where = installed.python("import akto_wire, harness, mock_akto, reference_impl\n"
+                             "from harness.resources import scenario_catalogue, egress_addon, route_addon, source_checkout\n"
+                             "print(akto_wire.__file__, harness.__file__, mock_akto.__file__, reference_impl.__file__,"
+                             " scenario_catalogue(), egress_addon(), route_addon(), source_checkout())")
     *paths, checkout = where.split()
     assert checkout == "None"
     for path in paths:
