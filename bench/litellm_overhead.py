@@ -33,7 +33,7 @@ import psutil
 
 from bench._common import Check, Timings, Variant, console, interleave_async, machine_notes, print_checks, print_comparison
 from bench.load import closed_loop, http_session, post_call
-from bench.payloads import ALLOW_PROMPT
+from harness.payloads import ALLOW_PROMPT
 from bench.servers import LOADGEN_CPU, SERVER_CPU, engine_process, pin_process, pin_self, server_pid
 from harness.fake_llm import FakeLLMServer
 from harness.litellm_proxy import LiteLLMProxy, base_config, model_entry

@@ -10,7 +10,7 @@ from locust import events  # noqa: F401  (imported first: locust monkey-patches 
 import argparse
 import sys
 
-from bench.payloads import ALLOW_PROMPT
+from harness.payloads import ALLOW_PROMPT
 from loadtests.connectors import CONNECTORS
 from loadtests.suites import run_engine_suite, run_target_suite, run_timeout_suite
 

@@ -14,7 +14,7 @@ from typing import Iterable, Iterator
 
 import httpx
 
-from bench.payloads import ALLOW_PROMPT, BLOCK_PROMPT, REDACT_PROMPT
+from harness.payloads import ALLOW_PROMPT, BLOCK_PROMPT, REDACT_PROMPT
 from harness.engine import EngineNamespace, EngineProcess
 from loadtests.connectors import CONNECTORS, ConnectorSpec
 from loadtests.gate import Budget

@@ -1,6 +1,6 @@
 """What a load test sends, and where: a URL plus a request body template with a ``{{prompt}}`` slot.
 
-Built-in templates (from :mod:`bench.payloads`) cover the engine itself (the LiteLLM-style envelope on
+Built-in templates (from :mod:`harness.payloads`) cover the engine itself (the LiteLLM-style envelope on
 ``/api/http-proxy``) and the connectors' inputs (an OpenAI chat request for the LiteLLM proxy and the
 egress proxy, a TrueFoundry custom-guardrail call); ``--body-template FILE`` takes any JSON document with
 ``{{prompt}}`` in it.
@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Mapping
 from urllib.parse import urlsplit
 
-from bench.payloads import (
+from harness.payloads import (
     ENGINE_QUERY,
     PROMPT_SLOT,
     engine_envelope_template,
