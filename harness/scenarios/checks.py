@@ -13,7 +13,7 @@ from typing import Any, Callable, Sequence, TypeVar
 
 from harness.fake_llm import FakeLLMClient, RecordedRequest
 from harness.process import wait_until
-from harness.scenarios.connectors.base import ClientResponse
+from harness.connectors.base import ClientResponse
 from harness.scenarios.model import (
     Expectation,
     IngestExpect,

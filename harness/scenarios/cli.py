@@ -20,7 +20,7 @@ from typing import Iterator
 import httpx
 
 from harness.process import StartupError
-from harness.scenarios.connectors import ADAPTERS, ConnectorAdapter, adapter
+from harness.connectors import Connector, registry
 from harness.scenarios.model import Scenario, load_scenarios
 from harness.scenarios.report import write_reports
 from harness.scenarios.runner import InstancePool, ScenarioResult, run_scenario
@@ -43,7 +43,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     check.set_defaults(handler=check_command)
 
     run = commands.add_parser("run", parents=[common], help="run scenarios against connectors in their real hosts")
-    run.add_argument("--connector", action="append", required=True, choices=sorted(ADAPTERS),
+    run.add_argument("--connector", action="append", required=True, choices=registry.names(),
                      help="connector to run against (repeatable)")
     run.add_argument("--junit", help="write JUnit XML here")
     run.add_argument("--markdown", help="write the scenario x connector matrix here")
@@ -72,7 +72,7 @@ def run_command(args: argparse.Namespace) -> int:
         print(f"no scenario matches {args.scenario!r} in {args.dir}", file=sys.stderr)
         return 2
     if args.litellm_guardrail:
-        from harness.scenarios.connectors.litellm import GUARDRAIL_ENV
+        from harness.connectors.litellm import GUARDRAIL_ENV
 
         os.environ[GUARDRAIL_ENV] = args.litellm_guardrail
     results: list[ScenarioResult] = []
@@ -80,7 +80,7 @@ def run_command(args: argparse.Namespace) -> int:
         pool = InstancePool(engine_url, llm)
         try:
             for name in args.connector:
-                connector = adapter(name)
+                connector = registry.get(name)
                 for scenario in scenarios:
                     result = _run_one(scenario, connector, pool)
                     results.append(result)
@@ -95,7 +95,7 @@ def run_command(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _run_one(scenario: Scenario, connector: ConnectorAdapter, pool: InstancePool) -> ScenarioResult:
+def _run_one(scenario: Scenario, connector: Connector, pool: InstancePool) -> ScenarioResult:
     """A scenario that cannot even run (host did not start, engine refused) is an ``error`` result."""
     try:
         return run_scenario(scenario, connector, pool)
