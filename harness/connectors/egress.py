@@ -21,16 +21,8 @@ from typing import Any
 
 import httpx
 
-from harness.connectors.base import (
-    Answers,
-    ClientResponse,
-    Connector,
-    ConnectorConfig,
-    ConnectorInstance,
-    EngineEndpoint,
-    LLMUpstream,
-    Traffic,
-)
+from harness.connectors.base import (Answers, ClientResponse, Connector, ConnectorConfig, ConnectorInstance,
+                                     EngineEndpoint, LLMUpstream, Traffic)
 from harness.connectors.http import CLIENT_TIMEOUT_S, send_openai_chat
 from harness.connectors.registry import register
 from harness.mitm import EGRESS_ADDON, ROUTE_ADDON, MitmDump, mitmdump_binary

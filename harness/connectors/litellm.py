@@ -8,17 +8,8 @@ import os
 import secrets
 from typing import Any
 
-from harness.connectors.base import (
-    DEFAULT_TIMEOUT_S,
-    Answers,
-    ClientResponse,
-    Connector,
-    ConnectorConfig,
-    ConnectorInstance,
-    EngineEndpoint,
-    LLMUpstream,
-    Traffic,
-)
+from harness.connectors.base import (DEFAULT_TIMEOUT_S, Answers, ClientResponse, Connector, ConnectorConfig,
+                                     ConnectorInstance, EngineEndpoint, LLMUpstream, Traffic)
 from harness.connectors.http import send_openai_chat
 from harness.connectors.registry import register
 from harness.litellm_proxy import LiteLLMProxy, base_config, model_entry

@@ -27,16 +27,8 @@ import json
 import re
 from typing import Any
 
-from harness.connectors.base import (
-    Answers,
-    ClientResponse,
-    Connector,
-    ConnectorConfig,
-    ConnectorInstance,
-    EngineEndpoint,
-    LLMUpstream,
-    Traffic,
-)
+from harness.connectors.base import (Answers, ClientResponse, Connector, ConnectorConfig, ConnectorInstance,
+                                     EngineEndpoint, LLMUpstream, Traffic)
 from harness.connectors.http import send_openai_chat
 from harness.connectors.registry import register
 from harness.payloads import Target, truefoundry_target
