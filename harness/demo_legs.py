@@ -19,6 +19,7 @@ import httpx
 import openai
 from rich.markup import escape
 
+from harness.connectors import ConnectorConfig, registry
 from harness.demo_table import CLEAN, INJECTION, PII, Row
 from harness.engine import EngineNamespace
 from harness.fake_llm import FakeLLMServer, RecordedRequest
@@ -26,7 +27,6 @@ from harness.fixtures_mitm import PROVIDER_HOSTS
 from harness.litellm_proxy import LiteLLMProxy
 from harness.mitm import EGRESS_ADDON, ROUTE_ADDON, MitmDump, route_map
 from harness.process import LOOPBACK, wait_until
-from harness.connectors import ConnectorConfig, registry
 from harness.tfy_endpoint import TrueFoundryEndpoint
 from harness.tfy_gateway_client import TfyGatewayServer
 from mock_akto.client import MockAktoClient

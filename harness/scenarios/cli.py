@@ -19,8 +19,8 @@ from typing import Iterator
 
 import httpx
 
-from harness.process import StartupError
 from harness.connectors import Connector, registry
+from harness.process import StartupError
 from harness.scenarios.model import Scenario, load_scenarios
 from harness.scenarios.report import write_reports
 from harness.scenarios.runner import InstancePool, ScenarioResult, run_scenario

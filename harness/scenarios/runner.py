@@ -13,9 +13,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Literal
 
+from harness.connectors.base import Connector, ConnectorInstance, LLMUpstream
 from harness.engine import EngineNamespace
 from harness.scenarios.checks import Observed, check_all
-from harness.connectors.base import Connector, ConnectorInstance, LLMUpstream
 from harness.scenarios.model import ConnectorConfig, Scenario
 
 Outcome = Literal["passed", "failed", "skipped", "xfailed", "xpassed", "error"]
