@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from harness.payloads import Target
 
 if TYPE_CHECKING:
+    from harness.engine import EngineNamespace
     from harness.fake_llm import FakeLLMClient
 
 #: The engine timeout a connector uses when the scenario does not set one (the seed's 5 s).
@@ -145,7 +146,7 @@ class ConnectorInstance(ABC):
     """One running connector, bound to one engine namespace for its whole life."""
 
     #: The engine namespace this instance talks to (reset by the runner before every scenario).
-    engine: Any
+    engine: "EngineNamespace"
     #: The engine-call timeout it was configured with, in seconds (for ``within_timeout_plus_ms``).
     timeout_s: float
 
