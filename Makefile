@@ -14,14 +14,14 @@ $(VENV)/.stamp: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install $(PIP_FLAGS) --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
 	$(VENV)/bin/pip install $(PIP_FLAGS) -e '.[test,load,litellm]' 2>&1 | grep -v "^WARNING: Location" || true
-	$(VENV)/bin/python -m harness.install_check mock_akto harness reference_impl litellm locust mitmproxy!
+	$(VENV)/bin/python -m harness.install_check akto_wire mock_akto harness reference_impl.litellm litellm importlinter locust mitmproxy!
 	touch $@
 
 $(MITM_VENV)/.stamp: pyproject.toml
 	$(PYTHON) -m venv $(MITM_VENV)
 	$(MITM_VENV)/bin/pip install $(PIP_FLAGS) --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
 	$(MITM_VENV)/bin/pip install $(PIP_FLAGS) -e '.[mitm]' 'pytest>=8,<9.2' 'pytest-timeout>=2.3' 2>&1 | grep -v "^WARNING: Location" || true
-	$(MITM_VENV)/bin/python -m harness.install_check mitmproxy reference_impl
+	$(MITM_VENV)/bin/python -m harness.install_check mitmproxy akto_wire reference_impl.egress
 	touch $@
 
 venvs: $(VENV)/.stamp $(MITM_VENV)/.stamp

@@ -5,8 +5,8 @@ Variants, one request at a time, in rotating rounds (bench._common.interleave):
 
 * ``direct``: the client posts an OpenAI chat completion straight to the fake LLM;
 * ``mitmdump``: the same request to ``http://api.openai.com/...`` through a mitmdump with only the test
-  router (harness/mitm_route.py), which re-targets the flow to the fake LLM;
-* ``mitmdump+addon``: the same, with reference_impl/egress_addon.py loaded before the router (request and
+  router (harness/hosts/mitm_route.py), which re-targets the flow to the fake LLM;
+* ``mitmdump+addon``: the same, with reference_impl/egress/addon.py loaded before the router (request and
   response phase checks against the fake engine, which answers at once);
 * ``engine x2``: the two engine calls the addon makes (its exact request-phase and response-phase
   envelopes), made from this process one after the other with the addon's own engine client
@@ -34,15 +34,15 @@ from typing import Callable, Sequence
 import httpx
 import psutil
 
+from akto_wire import Envelope
 from bench._common import Check, Timings, Variant, console, interleave, machine_notes, print_checks, print_comparison
 from harness.payloads import ALLOW_PROMPT
 from bench.servers import LOADGEN_CPU, SERVER_CPU, engine_process, pin_process, pin_self, server_pid
-from harness.fake_llm import FakeLLMServer
-from harness.mitm import EGRESS_ADDON, ROUTE_ADDON, MitmDump
-from mock_akto.wire import Envelope
+from harness.fakes.llm import FakeLLMServer
+from harness.hosts.mitmdump import EGRESS_ADDON, ROUTE_ADDON, MitmDump
 from reference_impl.core import EngineClient, EngineSettings
 from reference_impl.core.aiohttp_transport import AiohttpTransport
-from reference_impl.egress_payload import build_envelope, request_payload
+from reference_impl.egress.payload import build_envelope, request_payload
 
 TARGET_ADDED_P50_MS = 2.0
 CHAT_PATH = "/v1/chat/completions"

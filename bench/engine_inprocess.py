@@ -22,13 +22,13 @@ from typing import Any, Awaitable, Callable, Sequence
 
 import uvloop
 
+from akto_wire import HTTP_PROXY_PATH
 from bench._common import console, machine_notes, round_orders
 from harness.payloads import ALLOW_PROMPT, ENGINE_QUERY, engine_chat_body
 from mock_akto.app import build_app
 from mock_akto.faults import FixedDelay
 from mock_akto.rules import FaultRule
 from mock_akto.server import EngineConfig
-from mock_akto.wire import HTTP_PROXY_PATH
 
 App = Callable[[dict[str, Any], Callable[[], Awaitable[dict[str, Any]]], Callable[..., Awaitable[None]]], Awaitable[None]]
 

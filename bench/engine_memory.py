@@ -22,12 +22,12 @@ import psutil
 import uvloop
 from rich.table import Table
 
+from akto_wire import FLAG_ON, GUARDRAILS, HTTP_PROXY_PATH, INGEST_DATA
 from bench._common import Check, cpu_steal_note, console, machine_notes, print_checks
 from bench.load import closed_loop
 from harness.payloads import ALLOW_PROMPT, BLOCK_PROMPT, REDACT_PROMPT, engine_envelope_template, fill
 from bench.rawhttp import RawHttpPool
 from bench.servers import LOADGEN_CPU, SERVER_CPU, engine_beside_raw_app, server_pid
-from mock_akto.wire import HTTP_PROXY_PATH
 
 TARGET_GROWTH = 0.10
 MB = 1024 * 1024
@@ -40,9 +40,9 @@ def distinct_bodies(count: int) -> list[bytes]:
     for i in range(count):
         prompt = (ALLOW_PROMPT, BLOCK_PROMPT, REDACT_PROMPT)[i % 3] + f" Request number {i}."
         body = json.loads(fill(template, prompt))
-        body["guardrails"] = "true"
+        body[GUARDRAILS] = FLAG_ON
         if i % 3 == 1:
-            body["ingest_data"] = "true"
+            body[INGEST_DATA] = FLAG_ON
         bodies.append(json.dumps(body).encode())
     return bodies
 

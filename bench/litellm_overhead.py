@@ -5,7 +5,7 @@ fake OpenAI upstream and (when guarded) checking with the same engine:
 
 * ``no-guardrail``: the proxy alone (the baseline);
 * ``null-hook``: two entries of a guardrail that does nothing (what LiteLLM charges for running hooks);
-* ``reference``: the seed document's two entries with ``reference_impl.litellm_guardrail.AktoGuardrail``
+* ``reference``: the seed document's two entries with ``reference_impl.litellm.guardrail.AktoGuardrail``
   (one awaited engine call per request; the post_call ingest runs in the background);
 * ``builtin``: the same two entries with LiteLLM's ``guardrail: akto`` (two awaited engine calls).
 
@@ -35,10 +35,10 @@ from bench._common import Check, Timings, Variant, console, interleave_async, ma
 from bench.load import closed_loop, http_session, post_call
 from harness.payloads import ALLOW_PROMPT
 from bench.servers import LOADGEN_CPU, SERVER_CPU, engine_process, pin_process, pin_self, server_pid
-from harness.fake_llm import FakeLLMServer
-from harness.litellm_proxy import LiteLLMProxy, base_config, model_entry
 from harness.connectors import ConnectorConfig, registry
 from harness.connectors.litellm import LiteLLMConnector, guardrail_entries
+from harness.fakes.llm import FakeLLMServer
+from harness.hosts.litellm_proxy import LiteLLMProxy, base_config, model_entry
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 SECTION = "## LiteLLM hook"
@@ -116,7 +116,7 @@ def write_docs(rows: list[dict[str, object]], added: dict[str, tuple[float, floa
         "Added latency of a LiteLLM proxy guardrail, one request at a time, measured in one interleaved run "
         "(`python -m bench litellm_overhead`): the proxy alone, with two entries of a guardrail that does "
         "nothing (`null-hook`: LiteLLM's own cost of running guardrail hooks), with the reference hook "
-        "(`reference_impl.litellm_guardrail.AktoGuardrail`, two entries as in the seed document) and with "
+        "(`reference_impl.litellm.guardrail.AktoGuardrail`, two entries as in the seed document) and with "
         "LiteLLM's built-in `akto` guardrail (same entries), against the same engine and fake OpenAI upstream. "
         "CPU columns: time the proxy process and the engine spent per request (from /proc), which the "
         "neighbours on a shared machine hardly move.",

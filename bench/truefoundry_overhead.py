@@ -31,14 +31,14 @@ import httpx
 import psutil
 import uvloop
 
+from akto_wire import HTTP_PROXY_PATH
 from bench._common import Check, Timings, Variant, console, interleave_async, machine_notes, print_checks, print_comparison
 from bench.load import closed_loop
 from harness.payloads import ALLOW_PROMPT, fill, truefoundry_template
 from bench.rawhttp import RawHttpPool
 from bench.servers import LOADGEN_CPU, SERVER_CPU, engine_process, pin_process, pin_self, server_pid
-from harness.tfy_endpoint import TrueFoundryEndpoint, make_token
-from mock_akto.wire import HTTP_PROXY_PATH
-from reference_impl.truefoundry_records import parse_call, to_envelope
+from harness.hosts.truefoundry_endpoint import TrueFoundryEndpoint, make_token
+from reference_impl.truefoundry.records import parse_call, to_envelope
 
 TARGET_ADDED_P50_MS = 1.0
 DIRECT_QUERY = "guardrails=true&akto_connector=truefoundry"

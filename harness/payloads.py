@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Mapping
 from urllib.parse import urlsplit
 
-from mock_akto.wire import Envelope
+from akto_wire import Envelope
 
 PROMPT_SLOT = "{{prompt}}"
 
@@ -93,7 +93,7 @@ class Target:
 
 
 def truefoundry_target(guardrail_url: str, headers: Mapping[str, str] | None = None) -> Target:
-    """Akto's TrueFoundry endpoint (reference_impl.truefoundry_app), input hook: its full guardrail URL
+    """Akto's TrueFoundry endpoint (reference_impl.truefoundry), input hook: its full guardrail URL
     (``.../api/http-proxy/truefoundry?sync=true``), as the gateway calls it."""
     parts = urlsplit(guardrail_url)
     path = parts.path + (f"?{parts.query}" if parts.query else "")

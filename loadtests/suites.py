@@ -16,7 +16,7 @@ import httpx
 
 from harness.connectors import Connector, ConnectorConfig, registry
 from harness.engine import EngineNamespace, EngineProcess
-from harness.fake_llm import FakeLLMServer
+from harness.fakes.llm import FakeLLMServer
 from harness.payloads import ALLOW_PROMPT, BLOCK_PROMPT, REDACT_PROMPT
 from loadtests.gate import Budget
 from loadtests.runner import run_locust

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Mapping
 from urllib.parse import urlsplit
 
+from akto_wire import HTTP_PROXY_PATH
 from harness.payloads import ENGINE_QUERY, Target, engine_envelope_template, openai_chat_template
-from mock_akto.wire import HTTP_PROXY_PATH
 
 __all__ = ["Target", "custom_target", "engine_target"]
 

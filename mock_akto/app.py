@@ -1,135 +1,29 @@
-"""The engine: one ASGI app that resolves each call's namespace, then hands it to the Akto routes
-(raw ASGI) or the admin API (FastAPI under ``/__admin``).
+"""The engine's front door: one ASGI app that resolves each call's namespace, then hands it to the Akto
+routes (raw ASGI) or the admin API (FastAPI under ``/__admin``).
 
-:class:`Engine` holds the state (namespaces, listeners, rule changes that switch ``down`` on and off);
-:class:`EngineApp` is the thin ASGI dispatcher uvicorn runs.
+:class:`EngineApp` is the thin dispatcher uvicorn runs; the state it serves is an
+:class:`~mock_akto.engine.Engine`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
-from .contract import ContractRoutes, IncomingCall, Receive, Scope, Send
-from .faults import Down
-from .listeners import ListenerManager
-from .namespaces import NS_PREFIX, JournalLimits, Namespace, NamespaceError, NamespaceRegistry
-from .policies import default_policies, load_policies
-from .rules import FaultRule, RuleBook
-
-if TYPE_CHECKING:
-    import uvicorn
-
-    from .server import EngineConfig
-
-log = logging.getLogger("mock_akto")
-
-ADMIN_PREFIX = "/__admin"
-#: Where the dispatcher leaves the resolved :class:`Namespace` for the admin API.
-NAMESPACE_SCOPE_KEY = "mock_akto.namespace"
-
-
-class Engine:
-    """Everything one running fake engine knows. Lives on the server's event loop."""
-
-    def __init__(self, config: "EngineConfig | None" = None) -> None:
-        from .server import EngineConfig  # server.py imports this module
-
-        self.config = config or EngineConfig()
-        cfg = self.config
-        base = load_policies(cfg.policies_file) if cfg.policies_file else default_policies()
-        self.registry = NamespaceRegistry(
-            base_policies=base,
-            limits=JournalLimits(max_entries=cfg.journal_size, max_payload_bytes=cfg.journal_max_bytes,
-                                 ingest_max_entries=cfg.ingest_size),
-            max_namespaces=cfg.max_namespaces,
-        )
-        token = cfg.token.get_secret_value() if cfg.token is not None else None
-        self.contract = ContractRoutes(self.registry, token=token, max_body_bytes=cfg.max_body_bytes,
-                                       payload_cap=cfg.journal_payload_cap)
-        self.listeners = ListenerManager(self.registry, host=cfg.host)
-        self._timers: set[asyncio.TimerHandle] = set()
-
-    def attach_server(self, server: "uvicorn.Server") -> None:
-        self.listeners.attach(server)
-
-    # -- fault rules (every change may switch a namespace's listeners down or up) -----------------------
-
-    def rule_book(self, ns: Namespace | None) -> RuleBook:
-        """The namespace's rule book, or the global one for ``None``."""
-        return self.registry.global_rules if ns is None else ns.rules
-
-    async def add_rule(self, ns: Namespace | None, rule: FaultRule) -> FaultRule:
-        added = self.rule_book(ns).add(rule)
-        if isinstance(rule.fault, Down):
-            if rule.fault.for_ms is not None:
-                self._recheck_down_after(rule.fault.for_ms / 1000)
-            await self.sync_down()
-        return added
-
-    async def remove_rule(self, ns: Namespace | None, rule_id: str) -> bool:
-        removed = self.rule_book(ns).remove(rule_id)
-        if removed:
-            await self.sync_down()
-        return removed
-
-    async def clear_rules(self, ns: Namespace | None) -> None:
-        self.rule_book(ns).clear()
-        await self.sync_down()
-
-    async def reset(self, ns: Namespace) -> None:
-        self.registry.reset(ns.name)
-        await self.sync_down()
-
-    async def reset_all(self) -> None:
-        self.registry.global_rules.clear()
-        for ns in self.registry.all():
-            self.registry.reset(ns.name)
-        await self.sync_down()
-
-    async def remove_namespace(self, name: str) -> bool:
-        await self.listeners.close_namespace(name)
-        removed = self.registry.remove(name)
-        await self.sync_down()
-        return removed
-
-    async def sync_down(self) -> None:
-        self.registry.refresh_down()
-        await self.listeners.sync_down_state()
-
-    def _recheck_down_after(self, seconds: float) -> None:
-        loop = asyncio.get_running_loop()
-
-        def fire() -> None:
-            self._timers.discard(handle)
-            task = loop.create_task(self.sync_down())
-            task.add_done_callback(_log_failure)
-
-        # A hair after the lapse, so the rule book already counts the rule as expired.
-        handle = loop.call_later(seconds + 0.005, fire)
-        self._timers.add(handle)
-
-    async def shutdown(self) -> None:
-        for handle in self._timers:
-            handle.cancel()
-        self._timers.clear()
-        await self.listeners.close_all()
-
-
-def _log_failure(task: "asyncio.Task[None]") -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("reopening listeners failed", exc_info=task.exception())
+from .admin import ADMIN_PREFIX, NAMESPACE_SCOPE_KEY, build_admin
+from .config import EngineConfig
+from .contract import IncomingCall
+from .engine import Engine
+from .errors import NamespaceError
+from .namespaces import NS_PREFIX
+from .types import Receive, Scope, Send
 
 
 class EngineApp:
     """The ASGI entry point: namespace resolution, then the Akto routes or ``/__admin``."""
 
     def __init__(self, engine: Engine) -> None:
-        from .admin import build_admin
-
         self.engine = engine
         self.registry = engine.registry
         self.contract = engine.contract
@@ -184,7 +78,7 @@ async def _json(send: Send, status: int, obj: Any) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def build_app(config: "EngineConfig | None" = None) -> EngineApp:
+def build_app(config: EngineConfig | None = None) -> EngineApp:
     """A ready ASGI app (call :meth:`Engine.attach_server` before using listeners)."""
     return EngineApp(Engine(config))
 

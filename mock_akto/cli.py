@@ -31,11 +31,14 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .client import AdminError, JournalTimeout, MockAktoClient
+from akto_wire import FLAG_NAMES
+
+from .client import MockAktoClient
+from .errors import AdminError, CliError, JournalTimeout, PolicyLoadError, PresetFileError
 from .faults import FAULTS, parse_fault
 from .journal import JournalEntryModel
-from .policies import PolicyLoadError, available_presets, describe_validation_error, load_policies
-from .presets import PresetFile, PresetFileError, bundled_apply_files, load_bundled_apply_file, load_preset_file, load_rules_file
+from .policies import available_presets, describe_validation_error, load_policies
+from .presets import PresetFile, bundled_apply_files, load_bundled_apply_file, load_preset_file, load_rules_file
 from .rules import FaultRule, Match
 
 URL_ENV = "MOCK_AKTO_URL"
@@ -51,14 +54,6 @@ _SPECIAL_FAULT_FIELDS = {"type", "then", "headers"}
 #: Piped output is not cut to 80 columns (rich's default without a terminal).
 out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-class CliError(Exception):
-    """A failure to report as one line on stderr; ``code`` 2 for bad input, 1 for engine trouble."""
-
-    def __init__(self, message: str, code: int = 2) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 class _Parser(argparse.ArgumentParser):
@@ -111,7 +106,7 @@ def _add_fault_flags(parser: argparse.ArgumentParser) -> None:
     match.add_argument("--path", help="exact path or glob, e.g. /api/http-proxy")
     match.add_argument("--method")
     match.add_argument("--direction", choices=["request", "response"])
-    match.add_argument("--flag", action="append", choices=["guardrails", "response_guardrails", "ingest_data"],
+    match.add_argument("--flag", action="append", choices=FLAG_NAMES,
                        help="a flag that must be on (repeatable)")
     match.add_argument("--connector", help="akto_connector value")
     match.add_argument("--app", help="the Akto app (host)")
@@ -276,6 +271,8 @@ def journal_line(entry: JournalEntryModel) -> str:
     parts += [text for text in (_verdict_text("req", entry.request_verdict), _verdict_text("resp", entry.response_verdict)) if text]
     if entry.error:
         parts.append(f"error={entry.error!r}")
+    if entry.note:
+        parts.append(f"note={entry.note!r}")
     return " ".join(parts)
 
 
@@ -587,7 +584,7 @@ def build_parser() -> argparse.ArgumentParser:
     journal.add_argument("--path")
     journal.add_argument("--connector")
     journal.add_argument("--app")
-    journal.add_argument("--flag", choices=["guardrails", "response_guardrails", "ingest_data"])
+    journal.add_argument("--flag", choices=FLAG_NAMES)
     journal.add_argument("--status", type=int)
     journal.add_argument("--fault", help="fault type applied")
 

@@ -12,29 +12,13 @@ from typing import Any, Iterable, Literal, Mapping
 import httpx
 from pydantic import BaseModel
 
+from .errors import AdminError, JournalTimeout
 from .journal import IngestRecordModel, JournalEntryModel
 from .policies import Policy
 from .rules import FaultRule
 
 NAMESPACE_HEADER = "X-Mock-Akto-Namespace"
 RuleScope = Literal["namespace", "global"]
-
-
-class AdminError(RuntimeError):
-    """The admin API refused a call; ``status`` and ``detail`` are what it said."""
-
-    def __init__(self, status: int, detail: Any) -> None:
-        super().__init__(f"admin API answered {status}: {detail}")
-        self.status = status
-        self.detail = detail
-
-
-class JournalTimeout(TimeoutError):
-    """:meth:`MockAktoClient.wait_for` ran out of time; ``entries`` is what had arrived."""
-
-    def __init__(self, message: str, entries: list[JournalEntryModel]) -> None:
-        super().__init__(message)
-        self.entries = entries
 
 
 class MockAktoClient:

@@ -15,49 +15,56 @@ import html
 import logging
 import re
 import time
-from typing import Any, Awaitable, Callable, MutableMapping
+from typing import Any
 from urllib.parse import unquote_plus
 
 import orjson
 
-from .exchange import Answer, Exchange
-from .faults import Down, Fault
-from .journal import IngestRecord, JournalEntry, truncate
-from .namespaces import Namespace, NamespaceRegistry
-from .protocol import arrived_at
-from .rules import CallInfo
-from .wire import (
-    Direction,
+from akto_wire import (
+    AKTO_CONNECTOR,
+    GUARDRAILS,
     HTTP_PROXY_PATH,
+    INGEST_DATA,
+    INVALID_REQUEST_FORMAT,
     MISSING_PAYLOAD_MESSAGE,
+    RESPONSE_GUARDRAILS,
     VALIDATE_REQUEST_PATH,
     VALIDATE_RESPONSE_PATH,
+    VALIDATION_FAILED,
+    Direction,
     Envelope,
     Flags,
     Verdict,
     failure_body,
     merge_verdicts,
     success_body,
+    validate_error_body,
 )
+
+from .config import DEFAULT_MAX_BODY_BYTES
+from .errors import BadRequest, BodyTooLarge, ClientGone
+from .exchange import Answer, Exchange
+from .faults import Down, Fault
+from .journal import IngestRecord, JournalEntry, truncate
+from .namespaces import Namespace, NamespaceRegistry
+from .protocol import arrived_at
+from .rules import CallInfo
+from .types import Message, Receive, Scope, Send
 
 log = logging.getLogger("mock_akto.contract")
 
-Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 #: What a route decides from one body: the answer, the ingest record (or None), and whether the reply may be
 #: memoised. The route also fills the journal fields of the draft entry it is given.
 RouteResult = tuple["Answer", "IngestRecord | None", bool]
 
 HEALTH_PATH = "/health"
-DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
 #: After a 413 the rest of an oversized body is read and thrown away (never stored), up to this much,
 #: so the client finishes sending and reads the 413 instead of a reset.
 DRAIN_LIMIT_BYTES = 64 * 1024 * 1024
 
 #: Envelope fields that must be a string (or null) on the wire. Flags are read leniently instead (only
 #: ``true``, as a string or a JSON boolean, turns one on), as the real service does.
-STRING_FIELDS = frozenset(Envelope.model_fields) | {"akto_metadata", "client_hook", "akto_connector", "payload"}
+STRING_FIELDS = frozenset(Envelope.model_fields) | {"akto_metadata", "client_hook", AKTO_CONNECTOR, "payload"}
 #: Cache bounds for values recomputed from identical inputs on every call of a load test.
 _CACHE_SIZE = 1024
 _PLAIN_TYPES = frozenset({str, type(None)})
@@ -68,25 +75,14 @@ OBSERVE_CONNECTORS = frozenset({"truefoundry", "n8n", "copilot_studio", "databri
 
 _APP_UNSAFE = re.compile(r"[^a-z0-9.\-:]")
 _NO_FLAGS = Flags()
+#: Journal notes on the legacy ``payload`` field of ``/api/validate/*`` bodies (contract 1.2: only
+#: ``/validate/response`` reads it, and only when ``responsePayload`` is empty).
+LEGACY_PAYLOAD_IGNORED = "body has legacy `payload` field, ignored: the contract reads {field}"
+LEGACY_PAYLOAD_EVALUATED = ("body has legacy `payload` field, evaluated in place of the empty responsePayload "
+                            "(/validate/response accepts it)")
+LEGACY_PAYLOAD_EMPTY = "body has an empty legacy `payload` field, ignored"
 #: Bodies up to this size are memoised per exact call (bigger ones would not fit the memo's bound anyway).
 _MEMO_BODY_LIMIT = 1024 * 1024
-
-
-class BadRequest(Exception):
-    """The body cannot be used: ``message`` says why (shown to the client, so never echo a token)."""
-
-    def __init__(self, message: str, error: str) -> None:
-        super().__init__(message)
-        self.message = message
-        self.error = error
-
-
-class BodyTooLarge(Exception):
-    pass
-
-
-class ClientGone(Exception):
-    pass
 
 
 def _type_name(value: Any) -> str:
@@ -238,7 +234,7 @@ class Reply:
         d = self.draft
         return JournalEntry(0, when, d.namespace, method, path, d.flags, d.app, d.request_payload,
                             d.response_payload, d.request_headers, d.truncated, d.request_verdict,
-                            d.response_verdict, None, None, None, d.error, False, d.size)
+                            d.response_verdict, None, None, None, d.error, False, d.size, d.legacy_payload, d.note)
 
 
 class ContractRoutes:
@@ -372,9 +368,9 @@ class ContractRoutes:
 
     def _flags_of(self, query_string: bytes, data: dict[str, Any]) -> Flags:
         """Flags (query wins over body), cached: a load test sends the same few combinations."""
-        if "guardrails" in data or "response_guardrails" in data or "ingest_data" in data or "akto_connector" in data:
-            key: Any = (query_string, _scalar(data.get("guardrails")), _scalar(data.get("response_guardrails")),
-                        _scalar(data.get("ingest_data")), _scalar(data.get("akto_connector")))
+        if GUARDRAILS in data or RESPONSE_GUARDRAILS in data or INGEST_DATA in data or AKTO_CONNECTOR in data:
+            key: Any = (query_string, _scalar(data.get(GUARDRAILS)), _scalar(data.get(RESPONSE_GUARDRAILS)),
+                        _scalar(data.get(INGEST_DATA)), _scalar(data.get(AKTO_CONNECTOR)))
         else:  # connectors put flags in the query: the query string alone decides
             key = query_string
         flags = self._flags.get(key)
@@ -463,12 +459,12 @@ class ContractRoutes:
         """guardrails-service: a bare verdict; 400 ``Invalid request format`` on a body it cannot bind."""
         if entry.method != "POST":
             entry.error = "method not allowed"
-            return Answer.of_json({"error": "Method Not Allowed"}, status=405), None, True
+            return Answer.of_json(validate_error_body("Method Not Allowed"), status=405), None, True
         try:
             data = parse_envelope(body)
         except BadRequest as bad:
             entry.error = bad.message
-            return Answer.of_json({"error": "Invalid request format"}, status=400), None, True
+            return Answer.of_json(validate_error_body(INVALID_REQUEST_FORMAT), status=400), None, True
         request_headers = data.get("requestHeaders")
         app = self._app_of(request_headers)
         if direction == "request":
@@ -476,6 +472,8 @@ class ContractRoutes:
         else:
             field_text = data.get("responsePayload") or data.get("payload") or ""
         self._journal_payloads(entry, data.get("requestPayload"), data.get("responsePayload"), request_headers, app)
+        if "payload" in data:
+            self._journal_legacy_payload(entry, data, direction)
         if not field_text:
             verdict = Verdict(allowed=True, reason=f"No {direction} body provided")
         else:
@@ -483,8 +481,8 @@ class ContractRoutes:
                 verdict = ns.policies.evaluate(field_text, direction, app)
             except Exception as exc:  # noqa: BLE001 - guardrails-service answers any failure with this 500
                 log.exception("policy evaluation failed")
-                entry.error = f"Validation failed: {exc}"
-                return Answer.of_json({"error": "Validation failed"}, status=500), None, False
+                entry.error = f"{VALIDATION_FAILED}: {exc}"
+                return Answer.of_json(validate_error_body(VALIDATION_FAILED), status=500), None, False
         if direction == "request":
             entry.request_verdict = self._journal_verdict(entry, verdict)
         else:
@@ -518,6 +516,22 @@ class ContractRoutes:
         entry.request_payload, entry.response_payload, entry.request_headers = request_payload, response_payload, request_headers
         entry.size = size
 
+    def _journal_legacy_payload(self, entry: JournalEntry, data: dict[str, Any], direction: Direction) -> None:
+        """Keep a body's legacy ``payload`` (cut to the cap, counted in the entry's size) and say why it was
+        ignored, or that ``/validate/response`` evaluated it in place of an empty ``responsePayload``."""
+        legacy = data["payload"]
+        if not legacy:
+            entry.note = LEGACY_PAYLOAD_EMPTY
+            return
+        if len(legacy) > self.payload_cap:
+            legacy, entry.truncated = legacy[:self.payload_cap], True
+        entry.legacy_payload = legacy
+        entry.size += len(legacy)
+        if direction == "response" and not data.get("responsePayload"):
+            entry.note = LEGACY_PAYLOAD_EVALUATED
+        else:
+            entry.note = LEGACY_PAYLOAD_IGNORED.format(field=f"{direction}Payload")
+
     def _journal_verdict(self, entry: JournalEntry, verdict: Verdict | None) -> Verdict | None:
         """The verdict as the journal keeps it: ``ModifiedPayload`` (an allow echoes the whole field text)
         cut to the payload cap, and counted in the entry's size unless it is the payload the entry already
@@ -530,7 +544,7 @@ class ContractRoutes:
             verdict = verdict.model_copy(update={"modified_payload": text})
             entry.truncated = True
             entry.size += len(text)
-        elif text and text != entry.request_payload and text != entry.response_payload:
+        elif text and text != entry.request_payload and text != entry.response_payload and text != entry.legacy_payload:
             entry.size += len(text)
         return verdict
 
@@ -560,7 +574,7 @@ class ContractRoutes:
 
     async def _answer(self, scope: Scope, receive: Receive, send: Send, ns: Namespace, entry: JournalEntry,
                       answer: Answer, call: CallInfo, started: float,
-                      messages: tuple[MutableMapping[str, Any], MutableMapping[str, Any]] | None = None) -> None:
+                      messages: tuple[Message, Message] | None = None) -> None:
         """Deliver the computed answer, or hand it to the fault a rule picks; journal either way.
         ``messages``: the answer's ASGI messages when already built (a memoised reply)."""
         fault = self._pick_fault(ns, call)

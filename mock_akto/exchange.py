@@ -10,14 +10,13 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, MutableMapping
+from typing import Any
 
 import orjson
 
 from .protocol import RawSocket
+from .types import Message, Receive, Scope, Send
 
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 
 JSON_TYPE = "application/json"
 
@@ -77,12 +76,12 @@ class Exchange:
     they put another one in ``answer``, which is then built afresh.
     """
 
-    scope: MutableMapping[str, Any]
+    scope: Scope
     receive: Receive
     send: Send
     answer: Answer
     started: float = field(default_factory=time.perf_counter)
-    messages: tuple[MutableMapping[str, Any], MutableMapping[str, Any]] | None = None
+    messages: tuple[Message, Message] | None = None
     status_sent: int | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:

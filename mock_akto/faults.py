@@ -23,11 +23,12 @@ import math
 import random
 import re
 import time
-from typing import Annotated, ClassVar, Literal, Union
+from typing import TYPE_CHECKING, Annotated, ClassVar, Literal, TypeVar, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationInfo, field_validator
 
-from . import wire
+import akto_wire as wire
+
 from .exchange import Answer, Exchange
 
 #: Upper bound of every duration field (one hour): faults are bounded, nothing waits forever.
@@ -64,6 +65,22 @@ class FaultBase(BaseModel):
 
     async def apply(self, exchange: Exchange) -> None:  # pragma: no cover - every fault overrides it
         raise NotImplementedError
+
+
+#: Every fault by the name users type (``type`` in YAML / the admin API), filled by :func:`register`
+#: where each fault is defined: the only list of faults.
+FAULTS: dict[str, type[FaultBase]] = {}
+
+F = TypeVar("F", bound=type[FaultBase])
+
+
+def register(cls: F) -> F:
+    """Class decorator: add a fault to :data:`FAULTS` under its ``type`` literal (which must be unique)."""
+    name = cls.model_fields["type"].default
+    if not isinstance(name, str) or name in FAULTS:
+        raise TypeError(f"{cls.__name__}: a fault needs a unique string default for ``type`` (got {name!r})")
+    FAULTS[name] = cls
+    return cls
 
 
 #: Added to the first sleep of :func:`sleep_until`: uvloop's timers woke up to 1.2 ms early, and under a
@@ -124,6 +141,7 @@ class _Delay(FaultBase):
             await exchange.deliver()
 
 
+@register
 class FixedDelay(_Delay):
     """The answer arrives after ``ms`` milliseconds."""
 
@@ -135,6 +153,7 @@ class FixedDelay(_Delay):
         return float(self.ms)
 
 
+@register
 class UniformDelay(_Delay):
     """The answer arrives after a delay drawn uniformly from [``lower_ms``, ``upper_ms``]."""
 
@@ -155,6 +174,7 @@ class UniformDelay(_Delay):
         return (rng or _shared_rng).uniform(self.lower_ms, self.upper_ms)
 
 
+@register
 class LognormalDelay(_Delay):
     """A long-tail delay: half the answers come before ``median_ms``, 99% before ``p99_ms``."""
 
@@ -180,6 +200,7 @@ class LognormalDelay(_Delay):
         return min(sample, float(MAX_MS))
 
 
+@register
 class ChunkedDribble(FaultBase):
     """The head arrives at once, then the body trickles in as ``chunks`` pieces over ``total_ms``."""
 
@@ -191,6 +212,7 @@ class ChunkedDribble(FaultBase):
         await exchange.deliver_in_chunks(self.chunks, self.total_ms / 1000)
 
 
+@register
 class Hang(FaultBase):
     """The call is accepted and never answered; the engine closes it after ``max_ms`` (FIN, no bytes)."""
 
@@ -201,6 +223,7 @@ class Hang(FaultBase):
         await exchange.wait_disconnect(self.max_ms / 1000)
 
 
+@register
 class Down(FaultBase):
     """Connection refused on the namespace's own listeners (for ``for_ms``, or until removed); a reset
     on a shared port."""
@@ -216,6 +239,7 @@ class Down(FaultBase):
         await _break(exchange, reset=True)
 
 
+@register
 class ConnectionResetByPeer(FaultBase):
     """The connection is reset (RST) before any byte of the answer: "connection reset by peer"."""
 
@@ -225,6 +249,7 @@ class ConnectionResetByPeer(FaultBase):
         await _break(exchange, reset=True)
 
 
+@register
 class EmptyResponse(FaultBase):
     """The connection is closed cleanly (FIN) without a single byte: "server disconnected"."""
 
@@ -234,6 +259,7 @@ class EmptyResponse(FaultBase):
         await _break(exchange, reset=False)
 
 
+@register
 class RandomDataThenClose(FaultBase):
     """``bytes`` bytes of garbage instead of an HTTP answer, then FIN (``seed`` makes them repeatable)."""
 
@@ -250,6 +276,7 @@ class RandomDataThenClose(FaultBase):
         await _break(exchange, reset=False, data=self.garbage())
 
 
+@register
 class TruncatedBody(FaultBase):
     """The head promises the full ``content-length``, only ``fraction`` of the body follows, then FIN."""
 
@@ -263,6 +290,7 @@ class TruncatedBody(FaultBase):
         await _break(exchange, reset=False, data=exchange.answer.raw_head(promised) + body[:kept])
 
 
+@register
 class Status(FaultBase):
     """Any HTTP status with the given body, content type and extra headers instead of the verdict."""
 
@@ -299,6 +327,7 @@ class Status(FaultBase):
         await exchange.deliver()
 
 
+@register
 class NonJsonBody(FaultBase):
     """200 with ``text/plain`` "upstream error": a JSON client fails to parse it."""
 
@@ -309,6 +338,7 @@ class NonJsonBody(FaultBase):
         await exchange.deliver()
 
 
+@register
 class HtmlBody(FaultBase):
     """200 with an HTML error page (what a misrouted proxy or captive portal serves)."""
 
@@ -319,6 +349,7 @@ class HtmlBody(FaultBase):
         await exchange.deliver()
 
 
+@register
 class WrongContentType(FaultBase):
     """The normal JSON answer, labelled ``text/html``: only clients that check the content type fail."""
 
@@ -334,6 +365,7 @@ class WrongContentType(FaultBase):
 SchemaBreakKind = Literal["missing_allowed", "wrong_types", "null_guardrails_result", "no_guardrails_result"]
 
 
+@register
 class SchemaBreak(FaultBase):
     """A 200 whose ``data.guardrailsResult`` is bent: no ``Allowed``, booleans as strings, null, or absent.
 
@@ -379,6 +411,7 @@ def _bools_as_strings(verdict: dict) -> dict:
     return {key: convert(value) for key, value in verdict.items()}
 
 
+@register
 class FailOpenVerdict(FaultBase):
     """200 with the synthetic verdict Akto's gateway makes up when guardrails-service is down
     (``legacy``: the Jan-Jun 2026 lower-case ``allowed: false`` shape)."""
@@ -393,25 +426,15 @@ class FailOpenVerdict(FaultBase):
         await exchange.deliver()
 
 
-Fault = Annotated[
-    Union[
-        FixedDelay, UniformDelay, LognormalDelay, ChunkedDribble, Hang, Down, ConnectionResetByPeer,
-        EmptyResponse, RandomDataThenClose, TruncatedBody, Status, NonJsonBody, HtmlBody, WrongContentType,
-        SchemaBreak, FailOpenVerdict,
-    ],
-    Field(discriminator="type"),
-]
+if TYPE_CHECKING:
+    Fault = FaultBase  # for type checkers: any registered fault
+else:
+    #: The tagged union of every registered fault, picked by ``type`` (built from :data:`FAULTS`, the one list).
+    Fault = Annotated[Union[tuple(FAULTS.values())], Field(discriminator="type")]
 
-for _delay in (FixedDelay, UniformDelay, LognormalDelay):
-    _delay.model_rebuild()
-
-#: Every fault by the name users type (``type`` in YAML / the admin API).
-FAULTS: dict[str, type[FaultBase]] = {
-    cls.model_fields["type"].default: cls
-    for cls in (FixedDelay, UniformDelay, LognormalDelay, ChunkedDribble, Hang, Down, ConnectionResetByPeer,
-                EmptyResponse, RandomDataThenClose, TruncatedBody, Status, NonJsonBody, HtmlBody,
-                WrongContentType, SchemaBreak, FailOpenVerdict)
-}
+for _fault in FAULTS.values():
+    if not _fault.__pydantic_complete__:
+        _fault.model_rebuild()  # a delay's ``then`` names the union, complete only now
 
 FAULT_ADAPTER: TypeAdapter[Fault] = TypeAdapter(Fault, config=ConfigDict(title="Fault"))
 

@@ -15,18 +15,16 @@ import asyncio
 from collections import deque
 from dataclasses import dataclass
 from itertools import islice
-from typing import Any, Callable, Generic, Iterator, Literal, Protocol, TypeVar
+from typing import Any, Callable, Generic, Iterator, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .wire import Flags, Verdict
+from akto_wire import FlagName, Flags, Verdict
 
 DEFAULT_MAX_ENTRIES = 10_000
 DEFAULT_PAYLOAD_CAP = 64 * 1024
 #: Total payload characters one ring may hold before it drops its oldest entries.
 DEFAULT_MAX_PAYLOAD_BYTES = 64 * 1024 * 1024
-
-FlagName = Literal["guardrails", "response_guardrails", "ingest_data"]
 
 
 def truncate(text: str | None, cap: int) -> tuple[str | None, bool]:
@@ -63,6 +61,10 @@ class JournalEntry:
     error: str | None
     done: bool
     size: int
+    #: The legacy ``payload`` field of a ``/api/validate/*`` body, and ``note`` saying what the engine did
+    #: with it (so a client whose text was ignored sees why, not just an empty verdict).
+    legacy_payload: str | None = None
+    note: str | None = None
 
     @property
     def connector(self) -> str:
@@ -124,6 +126,10 @@ class JournalEntryModel(BaseModel):
     duration_ms: float | None = None
     error: str | None = Field(None, description="why the call was rejected (4xx), if it was")
     done: bool = True
+    legacy_payload: str | None = Field(
+        None, description="the legacy `payload` field of a /api/validate/* body (the contract reads requestPayload "
+                          "/ responsePayload), cut to the payload cap")
+    note: str | None = Field(None, description="what the engine did with a field it was sent, e.g. an ignored legacy payload")
 
     @classmethod
     def of(cls, entry: JournalEntry) -> "JournalEntryModel":
@@ -134,6 +140,7 @@ class JournalEntryModel(BaseModel):
             truncated=entry.truncated, request_verdict=entry.request_verdict,
             response_verdict=entry.response_verdict, fault=entry.fault, status=entry.status,
             duration_ms=entry.duration_ms, error=entry.error, done=entry.done,
+            legacy_payload=entry.legacy_payload, note=entry.note,
         )
 
     @property

@@ -14,6 +14,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from .errors import ListenerError
 from .namespaces import NamespaceRegistry
 
 if TYPE_CHECKING:
@@ -23,10 +24,6 @@ log = logging.getLogger("mock_akto.listeners")
 
 #: How long reopening a port may wait for the old listening socket to be released.
 REBIND_TIMEOUT_S = 3.0
-
-
-class ListenerError(RuntimeError):
-    """A listener could not be opened (no running server, or the port is taken)."""
 
 
 @dataclass

@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Iterable
 
+from .config import DEFAULT_MAX_NAMESPACES
+from .errors import NamespaceError
 from .journal import DEFAULT_MAX_ENTRIES, DEFAULT_MAX_PAYLOAD_BYTES, BoundedLog, IngestRecord, JournalEntry
 from .policies import PolicySet, default_policies
 from .rules import RuleBook
@@ -22,10 +24,6 @@ DEFAULT_NAMESPACE = "default"
 NAMESPACE_HEADER = b"x-mock-akto-namespace"
 NS_PREFIX = "/ns/"
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,80}$")
-
-
-class NamespaceError(ValueError):
-    """A namespace name that cannot be used (shown to the caller as a 4xx)."""
 
 
 def check_name(name: str) -> str:
@@ -133,12 +131,6 @@ class JournalLimits:
     max_entries: int = DEFAULT_MAX_ENTRIES
     max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES
     ingest_max_entries: int = DEFAULT_MAX_ENTRIES
-
-
-#: Most namespaces one engine keeps. Each has its own journal and ingest rings (bounded on their own), so
-#: this bounds how many of those a caller inventing a namespace per call, or a suite that never removes
-#: its namespaces, can make the engine hold.
-DEFAULT_MAX_NAMESPACES = 1000
 
 
 class NamespaceRegistry:

@@ -32,10 +32,11 @@ import regex
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
+from akto_wire import Behaviour, Direction, ThreatMetadata, Verdict
 from mock_akto.detectors import DETECTORS, Detector, ScanBatch
+from mock_akto.errors import PolicyLoadError, RegexTimeout
 from mock_akto.extract import extract_texts
 from mock_akto.redact import redact_in_place
-from mock_akto.wire import Behaviour, Direction, ThreatMetadata, Verdict
 
 __all__ = [
     "Action",
@@ -72,18 +73,6 @@ _PLAIN_TOKEN = re.compile(r'[ !#-\[\]-~]*')
 #: How long one search of one user regex over one text may run (seconds). Linear patterns take
 #: microseconds on typical payloads and a few ms on megabytes; catastrophic ones would run for minutes.
 REGEX_TIMEOUT_S = 0.2
-
-
-class PolicyLoadError(ValueError):
-    """A policy file or preset that cannot be used; the message names the file and the field."""
-
-
-class RegexTimeout(RuntimeError):
-    """A policy's regex ran past :data:`REGEX_TIMEOUT_S` on a payload (catastrophic backtracking)."""
-
-    def __init__(self, policy: str, pattern: str) -> None:
-        super().__init__(f"policy {policy!r}: regex {pattern!r} ran longer than {REGEX_TIMEOUT_S * 1000:.0f} ms "
-                         "on this payload (catastrophic backtracking?); simplify the pattern")
 
 
 def _valid_regex(pattern: str) -> str:
@@ -282,7 +271,7 @@ class _CompiledPolicy:
                     if pattern.search(scan.text, timeout=REGEX_TIMEOUT_S) is not None:
                         return "regex"
                 except TimeoutError:
-                    raise RegexTimeout(self.name, pattern.pattern) from None
+                    raise RegexTimeout(self.name, pattern.pattern, REGEX_TIMEOUT_S) from None
         for detector in self.detectors:
             if detector.search_batch(batch):
                 return detector.name
@@ -306,7 +295,7 @@ class _CompiledPolicy:
                             first = first or "regex"
                             found.setdefault(match.group(0), default_token)
                 except TimeoutError:
-                    raise RegexTimeout(self.name, pattern.pattern) from None
+                    raise RegexTimeout(self.name, pattern.pattern, REGEX_TIMEOUT_S) from None
         for detector in self.detectors:
             if not detector.may_match(batch):
                 continue

@@ -21,14 +21,11 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from .errors import PresetFileError
 from .policies import Policy, PolicySet, available_presets, describe_validation_error
 from .rules import FaultRule
 
 FAULT_PRESET_FOLDER = "faults"
-
-
-class PresetFileError(ValueError):
-    """An apply file that cannot be used; the message names the file and the field."""
 
 
 class PresetFile(BaseModel):

@@ -14,15 +14,13 @@ import asyncio
 import socket
 import struct
 import time
-from typing import Any, Awaitable, Callable, MutableMapping
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from .types import Receive, Scope
+
 TRANSPORT_KEY = "mock_akto.transport"
 ARRIVED_KEY = "mock_akto.arrived"
-
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-
 
 class TransportExposingProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol, plus the transport and the arrival time in each request's scope
@@ -33,7 +31,7 @@ class TransportExposingProtocol(HttpToolsProtocol):
         self.scope["extensions"] = {TRANSPORT_KEY: self.transport, ARRIVED_KEY: time.perf_counter()}
 
 
-def arrived_at(scope: MutableMapping[str, Any]) -> float:
+def arrived_at(scope: Scope) -> float:
     """When the server parsed the request's first bytes (``time.perf_counter()`` seconds).
 
     Under a burst, uvicorn parses every readable socket before any app task runs, so an app may start a
@@ -52,7 +50,7 @@ class RawSocket:
     to answer 500 on a dead socket).
     """
 
-    def __init__(self, scope: MutableMapping[str, Any], receive: Receive) -> None:
+    def __init__(self, scope: Scope, receive: Receive) -> None:
         transport = scope.get("extensions", {}).get(TRANSPORT_KEY)
         if transport is None:
             raise RuntimeError("socket faults need the engine's protocol class (mock_akto.protocol)")

@@ -25,14 +25,13 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
-from typing import Annotated, Callable, Literal
+from typing import Annotated, Callable
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from .faults import Down, Fault
-from .wire import Direction, Flags
+from akto_wire import GUARDRAILS, RESPONSE_GUARDRAILS, Direction, FlagName, Flags
 
-FlagName = Literal["guardrails", "response_guardrails", "ingest_data"]
+from .faults import Down, Fault
 
 _GLOB_CHARS = frozenset("*?[")
 
@@ -88,7 +87,7 @@ class Match(BaseModel):
             checks.append(lambda call: call.method.upper() == method)
         required = list(self.flags)
         if self.direction is not None:
-            required.append("guardrails" if self.direction == "request" else "response_guardrails")
+            required.append(GUARDRAILS if self.direction == "request" else RESPONSE_GUARDRAILS)
         if required:
             names = tuple(dict.fromkeys(required))
             checks.append(lambda call: all(getattr(call.flags, name) for name in names))

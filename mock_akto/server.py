@@ -18,33 +18,16 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import uvicorn
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import SecretStr
 
-from .contract import DEFAULT_MAX_BODY_BYTES
-from .journal import DEFAULT_MAX_ENTRIES, DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_PAYLOAD_CAP
-from .namespaces import DEFAULT_MAX_NAMESPACES
+from .app import build_app
+from .engine import Engine
+from .config import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_NAMESPACES, EngineConfig
+from .journal import DEFAULT_MAX_ENTRIES
 from .protocol import TransportExposingProtocol
 
 READY_PREFIX = "mock-akto listening on "
 TOKEN_ENV = "MOCK_AKTO_TOKEN"
-
-
-class EngineConfig(BaseModel):
-    """How to run one engine. ``token`` is a secret: it never shows in reprs, logs or the journal."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    host: str = Field("127.0.0.1", description="bind address (loopback by default)")
-    port: int = Field(0, ge=0, le=65535, description="0 picks a free port (printed in the ready line)")
-    token: SecretStr | None = Field(None, description="when set, /api/* needs this Authorization (raw or Bearer)")
-    policies_file: Path | None = Field(None, description="YAML policies every namespace starts from")
-    journal_size: int = Field(DEFAULT_MAX_ENTRIES, ge=1, description="journal entries kept per namespace")
-    ingest_size: int = Field(DEFAULT_MAX_ENTRIES, ge=1, description="ingest records kept per namespace")
-    journal_payload_cap: int = Field(DEFAULT_PAYLOAD_CAP, ge=0, description="characters kept of each payload")
-    journal_max_bytes: int = Field(DEFAULT_MAX_PAYLOAD_BYTES, ge=1, description="payload characters per ring")
-    max_body_bytes: int = Field(DEFAULT_MAX_BODY_BYTES, ge=1, description="larger request bodies get 413")
-    max_namespaces: int = Field(DEFAULT_MAX_NAMESPACES, ge=1, description="namespaces one engine keeps at most")
-    log_level: str = "warning"
 
 
 class EngineUvicornServer(uvicorn.Server):
@@ -65,8 +48,6 @@ class EngineUvicornServer(uvicorn.Server):
 
 def build_server(config: EngineConfig, on_ready: Callable[[EngineUvicornServer], None] | None = None) -> EngineUvicornServer:
     """The engine app wired into a uvicorn server (not started)."""
-    from .app import build_app
-
     app = build_app(config)
     uv_config = uvicorn.Config(
         app,
@@ -172,7 +153,8 @@ class EngineServer:
         return url_of(self.config.host, self.port)
 
     @property
-    def engine(self):  # -> app.Engine; for in-process inspection in tests
+    def engine(self) -> Engine:
+        """The running engine's state, for in-process inspection in tests."""
         return self._server.config.app.engine
 
     def start(self) -> "EngineServer":

@@ -24,7 +24,7 @@ from harness.payloads import Target
 
 if TYPE_CHECKING:
     from harness.engine import EngineNamespace
-    from harness.fake_llm import FakeLLMClient
+    from harness.fakes.llm import FakeLLMClient
 
 #: The engine timeout a connector uses when the scenario does not set one (the seed's 5 s).
 DEFAULT_TIMEOUT_S = 5
@@ -99,7 +99,7 @@ class EngineEndpoint(Protocol):
 
 
 class LLMUpstream(Protocol):
-    """The fake LLM provider (``harness.fake_llm.FakeLLMServer`` or an external one)."""
+    """The fake LLM provider (``harness.fakes.llm.FakeLLMServer`` or an external one)."""
 
     @property
     def url(self) -> str: ...

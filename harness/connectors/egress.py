@@ -1,10 +1,10 @@
 """``egress``: an Akto addon in a real ``mitmdump``; the client calls the real provider URLs through it.
 
-The addon is ours (``reference_impl/egress_addon.py``) unless ``AKTO_HARNESS_EGRESS_ADDON`` names another
+The addon is ours (``reference_impl/egress/addon.py``) unless ``AKTO_HARNESS_EGRESS_ADDON`` names another
 file (Akto's published ``akto_guardrails.py``, or yours): it is configured only through the environment
 variables both read (``AKTO_URL``, ``AKTO_UNREACHABLE_FALLBACK``, ``AKTO_TIMEOUT_MS``, ...). A scenario's
 request goes client -> mitmdump (TLS intercepted with the proxy's CA) -> the fake LLM, which
-:mod:`harness.mitm_route` reaches over plain HTTP after the addon has seen the flow.
+:mod:`harness.hosts.mitm_route` reaches over plain HTTP after the addon has seen the flow.
 
 What differs from the LiteLLM connectors is the contract of Akto's egress addon (contracts section 2):
 one engine call per phase (request: ``guardrails`` + ``ingest_data``; response: ``response_guardrails`` +
@@ -25,7 +25,7 @@ from harness.connectors.base import (Answers, ClientResponse, Connector, Connect
                                      EngineEndpoint, LLMUpstream, Traffic)
 from harness.connectors.http import CLIENT_TIMEOUT_S, send_openai_chat
 from harness.connectors.registry import register
-from harness.mitm import EGRESS_ADDON, ROUTE_ADDON, MitmDump, mitmdump_binary
+from harness.hosts.mitmdump import EGRESS_ADDON, ROUTE_ADDON, MitmDump, mitmdump_binary
 from harness.payloads import Target, openai_chat_target
 
 EGRESS_ADDON_ENV = "AKTO_HARNESS_EGRESS_ADDON"

@@ -12,11 +12,11 @@ from harness.connectors.base import (DEFAULT_TIMEOUT_S, Answers, ClientResponse,
                                      ConnectorInstance, EngineEndpoint, LLMUpstream, Traffic)
 from harness.connectors.http import send_openai_chat
 from harness.connectors.registry import register
-from harness.litellm_proxy import LiteLLMProxy, base_config, model_entry
+from harness.hosts.litellm_proxy import LiteLLMProxy, base_config, model_entry
 from harness.payloads import Target, openai_chat_target
 from harness.process import StartupError
 
-REFERENCE_GUARDRAIL = "reference_impl.litellm_guardrail.AktoGuardrail"
+REFERENCE_GUARDRAIL = "reference_impl.litellm.guardrail.AktoGuardrail"
 #: Point the ``litellm`` connector at another guardrail class (your own hook) without editing anything.
 GUARDRAIL_ENV = "AKTO_HARNESS_LITELLM_GUARDRAIL"
 #: The model names clients ask for, per upstream provider (both served by the fake LLM).
@@ -84,7 +84,7 @@ class LiteLLMInstance(ConnectorInstance):
 
 @register
 class LiteLLMConnector(Connector):
-    """The reference hook (``reference_impl.litellm_guardrail.AktoGuardrail``) in a real LiteLLM proxy."""
+    """The reference hook (``reference_impl.litellm.guardrail.AktoGuardrail``) in a real LiteLLM proxy."""
 
     name = "litellm"
     host = "a real litellm proxy (litellm[proxy] 1.106.2)"

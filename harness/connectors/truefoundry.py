@@ -1,5 +1,5 @@
-"""``truefoundry``: Akto's reference endpoint (``python -m reference_impl.truefoundry_app``, its own uvicorn
-process) called as a custom guardrail by the TrueFoundry gateway simulator (``python -m harness.tfy_gateway``,
+"""``truefoundry``: Akto's reference endpoint (``python -m reference_impl.truefoundry``, its own uvicorn
+process) called as a custom guardrail by the TrueFoundry gateway simulator (``python -m harness.fakes.truefoundry_gateway``,
 its own process), in front of the fake LLM. A scenario's request goes client -> gateway -> endpoint ->
 engine, and gateway -> fake LLM.
 
@@ -31,10 +31,10 @@ from harness.connectors.base import (Answers, ClientResponse, Connector, Connect
                                      EngineEndpoint, LLMUpstream, Traffic)
 from harness.connectors.http import send_openai_chat
 from harness.connectors.registry import register
+from harness.fakes.truefoundry_gateway.client import DEFAULT_MODEL, TfyGatewayServer
+from harness.fakes.truefoundry_gateway.guardrails import GuardrailConfig
+from harness.hosts.truefoundry_endpoint import TEST_JWT_SECRET, TrueFoundryEndpoint, make_token
 from harness.payloads import Target, truefoundry_target
-from harness.tfy_endpoint import TEST_JWT_SECRET, TrueFoundryEndpoint, make_token
-from harness.tfy_gateway_client import DEFAULT_MODEL, TfyGatewayServer
-from harness.tfy_guardrails import GuardrailConfig
 
 #: Akto's own engine-call timeout, the endpoint's default when a scenario sets none.
 ENDPOINT_DEFAULT_TIMEOUT_S = 3.0

@@ -11,7 +11,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence, TypeVar
 
-from harness.fake_llm import FakeLLMClient, RecordedRequest
+from akto_wire import FLAG_NAMES
+from harness.fakes.llm import FakeLLMClient, RecordedRequest
 from harness.process import wait_until
 from harness.connectors.base import ClientResponse
 from harness.scenarios.model import (
@@ -211,7 +212,7 @@ def _calls(entries: Sequence[JournalEntryModel]) -> str:
     def flags(entry: JournalEntryModel) -> str:
         if entry.flags is None:
             return "-"
-        return ",".join(n for n in ("guardrails", "response_guardrails", "ingest_data") if getattr(entry.flags, n)) or "none"
+        return ",".join(n for n in FLAG_NAMES if getattr(entry.flags, n)) or "none"
 
     return "; ".join(f"#{e.seq} [{flags(e)}] -> {e.status} {e.fault or ''}".strip() for e in entries) or "none"
 

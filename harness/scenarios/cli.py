@@ -117,7 +117,7 @@ def _engine_url(url: str | None) -> Iterator[str]:
 
 @contextlib.contextmanager
 def _fake_llm() -> Iterator[object]:
-    from harness.fake_llm import FakeLLMServer
+    from harness.fakes.llm import FakeLLMServer
 
     with FakeLLMServer() as server:
         yield server

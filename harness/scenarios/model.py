@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from akto_wire import FlagName
 from harness.connectors import registry
 from harness.connectors.base import ConnectorConfig, ConnectorMode, FailMode, Strict, Traffic
 from mock_akto.policies import Policy
@@ -94,7 +95,7 @@ class LLMReceived(Strict):
 class JournalEntryExpect(Strict):
     """One engine call that must be in the journal: flags must equal; payload checks optional."""
 
-    flags: dict[Literal["guardrails", "response_guardrails", "ingest_data"], bool] = Field(default_factory=dict)
+    flags: dict[FlagName, bool] = Field(default_factory=dict)
     request_payload: TextCheck | None = None
     request_headers: TextCheck | None = None
 

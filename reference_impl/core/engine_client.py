@@ -13,7 +13,18 @@ from typing import Any, Mapping
 
 import httpx
 
-from mock_akto.wire import HTTP_PROXY_PATH, VALIDATE_REQUEST_PATH, VALIDATE_RESPONSE_PATH, Direction, Envelope, Verdict
+from akto_wire import (
+    AKTO_CONNECTOR,
+    FLAG_ON,
+    GUARDRAILS,
+    HTTP_PROXY_PATH,
+    INGEST_DATA,
+    RESPONSE_GUARDRAILS,
+    Direction,
+    Envelope,
+    Verdict,
+    validate_path,
+)
 
 from .background import BackgroundTasks
 from .failmode import EngineFailure, FailureKind
@@ -52,25 +63,24 @@ class EngineClient:
 
     def query(self, **flags: bool) -> dict[str, str]:
         """Query flags as the wire wants them (``true`` only), plus ``akto_connector`` when configured."""
-        params = {name: "true" for name, on in flags.items() if on}
+        params = {name: FLAG_ON for name, on in flags.items() if on}
         if self.settings.connector:
-            params["akto_connector"] = self.settings.connector
+            params[AKTO_CONNECTOR] = self.settings.connector
         return params
 
     async def check(self, envelope: Envelope, *, direction: Direction = "request", ingest: bool = False) -> Verdict:
         """Ask ``/api/http-proxy`` for a verdict on one direction (optionally recording it too)."""
-        flags = {"guardrails": direction == "request", "response_guardrails": direction == "response"}
-        body = await self._post(HTTP_PROXY_PATH, envelope, self.query(**flags, ingest_data=ingest))
+        flags = {GUARDRAILS: direction == "request", RESPONSE_GUARDRAILS: direction == "response", INGEST_DATA: ingest}
+        body = await self._post(HTTP_PROXY_PATH, envelope, self.query(**flags))
         return verdict_from_http_proxy(body, direction)
 
     async def validate(self, envelope: Envelope, *, direction: Direction = "request") -> Verdict:
         """Ask the guardrails-service routes (``/api/validate/*``), which answer the bare verdict."""
-        path = VALIDATE_REQUEST_PATH if direction == "request" else VALIDATE_RESPONSE_PATH
-        return verdict_from_result(await self._post(path, envelope, {}), "request")
+        return verdict_from_result(await self._post(validate_path(direction), envelope, {}), "request")
 
     async def ingest(self, envelope: Envelope, **flags: bool) -> None:
         """Record traffic (``ingest_data=true`` plus any extra flags); the answer is only checked for errors."""
-        await self._post(HTTP_PROXY_PATH, envelope, self.query(ingest_data=True, **flags))
+        await self._post(HTTP_PROXY_PATH, envelope, self.query(**{INGEST_DATA: True, **flags}))
 
     def ingest_in_background(self, envelope: Envelope, what: str = "ingest", **flags: bool) -> bool:
         """Fire-and-forget :meth:`ingest`, bounded by ``max_background_tasks``."""

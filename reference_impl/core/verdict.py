@@ -1,4 +1,4 @@
-"""Reading the engine's answer into a :class:`~mock_akto.wire.Verdict`, strictly.
+"""Reading the engine's answer into a :class:`~akto_wire.Verdict`, strictly.
 
 The reference connectors always ask for guardrails, so an answer without a readable verdict is a broken
 engine, not an allow: it raises :class:`EngineFailure` (``UNREADABLE``) and the fail mode decides. That
@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from mock_akto.wire import Direction, Verdict
+from akto_wire import Direction, Verdict
 
 from .failmode import EngineFailure, FailureKind
 

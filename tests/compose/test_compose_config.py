@@ -116,8 +116,8 @@ def test_dockerignore_lets_through_everything_the_dockerfile_copies() -> None:
 def test_litellm_config_loads_the_reference_hook_with_valid_parameters(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # else importing litellm downloads its price map
     pytest.importorskip("litellm")
-    from reference_impl.litellm_guardrail import load_settings
-    from reference_impl.litellm_startup import problems_in_file
+    from reference_impl.litellm.guardrail import load_settings
+    from reference_impl.litellm.startup import problems_in_file
 
     path = REPO_ROOT / "docker" / "config" / "litellm.yaml"
     env = {"AKTO_GUARDRAIL_API_BASE": "http://mock-akto:8090", "AKTO_API_KEY": "akto-config-test-key"}

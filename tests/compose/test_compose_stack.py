@@ -23,7 +23,7 @@ import pytest
 from compose_stack import ComposeStack, docker_unavailable_reason, timings_line
 
 from harness.process import wait_until
-from harness.tfy_endpoint import make_token
+from harness.hosts.truefoundry_endpoint import make_token
 from mock_akto.client import MockAktoClient
 from mock_akto.journal import JournalEntryModel
 
@@ -173,7 +173,7 @@ def litellm_proxy_with_reference_hook(stack: ComposeStack, engine: MockAktoClien
     assert "Akto guardrail service unreachable" in failed.json()["error"]["message"]
 
 
-def mitmdump_egress_addon(stack: ComposeStack, engine: MockAktoClient, http: httpx.Client) -> None:
+def mitmdump_with_the_addon(stack: ComposeStack, engine: MockAktoClient, http: httpx.Client) -> None:
     with httpx.Client(proxy=stack.url("egress"), timeout=REQUEST_TIMEOUT_S, trust_env=False) as client:
 
         def send(text: str) -> httpx.Response:
@@ -215,7 +215,7 @@ def truefoundry_endpoint_behind_gateway(stack: ComposeStack, engine: MockAktoCli
 
 CONNECTORS: dict[str, Callable[[ComposeStack, MockAktoClient, httpx.Client], None]] = {
     "litellm": litellm_proxy_with_reference_hook,
-    "egress": mitmdump_egress_addon,
+    "egress": mitmdump_with_the_addon,
     "truefoundry": truefoundry_endpoint_behind_gateway,
 }
 

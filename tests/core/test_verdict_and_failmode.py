@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from mock_akto.wire import Behaviour, Envelope, Flags, Verdict, fail_open_verdict, merge_verdicts, success_body
+from akto_wire import Behaviour, Envelope, Flags, Verdict, fail_open_verdict, merge_verdicts, success_body
 from reference_impl.core import ConfigError, EngineFailure, EngineSettings, FailMode, FailureKind, on_failure, safe_headers
 from reference_impl.core.verdict import parse_json_body, verdict_from_http_proxy, verdict_from_result
 

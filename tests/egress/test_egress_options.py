@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from egress_helpers import DECISION, INJECTION, OPENAI_CHAT, chat
-from harness.mitm import EGRESS_ADDON, MitmDump
+from harness.hosts.mitmdump import EGRESS_ADDON, MitmDump
 from harness.process import StartupError
 
 pytestmark = pytest.mark.timeout(60)

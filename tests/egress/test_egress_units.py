@@ -10,10 +10,10 @@ import pytest
 
 from reference_impl.core import ConfigError, FailMode
 from reference_impl.core.masking import MaskingError
-from reference_impl.egress_payload import build_envelope, modified_body, request_payload, stream_batch_payload
-from reference_impl.egress_settings import DEFAULT_HOSTS, HostMatcher, StreamMode, resolve
-from reference_impl.egress_sse import SseSplitter, error_event, event_text, provider_of
-from reference_impl.egress_stream import AsyncStreamTap, StreamDecision, StreamDecoder, SyncStreamGate
+from reference_impl.egress.payload import build_envelope, modified_body, request_payload, stream_batch_payload
+from reference_impl.egress.settings import DEFAULT_HOSTS, HostMatcher, StreamMode, resolve
+from reference_impl.egress.sse import SseSplitter, error_event, event_text, provider_of
+from reference_impl.egress.stream import AsyncStreamTap, StreamDecision, StreamDecoder, SyncStreamGate
 
 URL = {"AKTO_URL": "http://127.0.0.1:9"}
 

@@ -19,11 +19,12 @@ import orjson
 import uvicorn
 from pydantic import ValidationError
 
-from mock_akto import wire
-from mock_akto.exchange import Answer, Exchange, Receive, Send
+import akto_wire as wire
+from mock_akto.exchange import Answer, Exchange
 from mock_akto.faults import parse_fault
 from mock_akto.protocol import TransportExposingProtocol
 from mock_akto.rules import CallInfo, FaultRule, RuleBook
+from mock_akto.types import Receive, Send
 
 #: Extra header on the computed answer, so tests can see which faults keep it.
 MARK_HEADER = ("x-fault-server", "1")

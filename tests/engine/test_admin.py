@@ -9,10 +9,10 @@ from typing import Any
 import httpx
 import pytest
 
+from akto_wire import Envelope
 from harness.process import wait_until
 from mock_akto.client import AdminError, MockAktoClient
 from mock_akto.faults import FixedDelay
-from mock_akto.wire import Envelope
 
 PROXY = "/api/http-proxy"
 

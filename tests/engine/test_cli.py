@@ -18,9 +18,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from akto_wire import HTTP_PROXY_PATH
 from mock_akto import cli
 from mock_akto.presets import PresetFileError, bundled_apply_files, load_bundled_apply_file, parse_preset_file
-from mock_akto.wire import HTTP_PROXY_PATH
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -318,3 +318,12 @@ def test_serving_tunes_the_collector_and_an_embedded_engine_does_not(make_engine
             "tune_gc_for_serving(); print(gc.get_freeze_count() > 10_000, gc.get_threshold()[0] == SERVING_GC_THRESHOLD)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.stdout.split() == ["True", "True"], result.stderr
+
+
+def test_a_journal_line_shows_the_note_on_an_ignored_legacy_payload() -> None:
+    from mock_akto.journal import JournalEntryModel
+
+    note = "body has legacy `payload` field, ignored: the contract reads requestPayload"
+    entry = JournalEntryModel(seq=1, time=0.0, namespace="default", method="POST", path="/api/validate/request",
+                              status=200, legacy_payload="hi", note=note)
+    assert f"note={note!r}" in cli.journal_line(entry)

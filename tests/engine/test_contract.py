@@ -8,7 +8,7 @@ from typing import Any, Iterator
 import httpx
 import pytest
 
-from mock_akto.wire import MISSING_PAYLOAD_MESSAGE, SUCCESS_MESSAGE, Envelope
+from akto_wire import MISSING_PAYLOAD_MESSAGE, SUCCESS_MESSAGE, Envelope
 
 PROXY = "/api/http-proxy"
 BLOCK_WORD = "forbidden-zebra"
@@ -210,6 +210,37 @@ def test_validate_response_reads_the_legacy_payload_field(engine, http) -> None:
     assert response.json()["Allowed"] is False
     (entry,) = engine.client.journal(path="/api/validate/response")
     assert entry.response_verdict is not None and not entry.response_verdict.allowed
+
+
+def test_validate_request_journals_an_ignored_legacy_payload_and_says_why(engine, http) -> None:
+    # A client still sending the legacy field gets an allow (its text was never read): the journal shows
+    # the text and why, through the admin API and the client, on every call (repeats are memoised).
+    body = {"payload": f"some {BLOCK_WORD}"}
+    for _ in range(2):
+        response = http.post(engine.url + "/api/validate/request", json=body)
+        assert response.json()["Allowed"] is True and response.json()["Reason"] == "No request body provided"
+    raw = http.get(engine.url + "/__admin/journal", params={"path": "/api/validate/request"},
+                   headers={"X-Mock-Akto-Namespace": engine.namespace}).json()
+    assert [e["legacy_payload"] for e in raw] == [body["payload"]] * 2
+    assert raw[0]["note"] == "body has legacy `payload` field, ignored: the contract reads requestPayload"
+    entries = engine.client.journal(path="/api/validate/request")
+    assert [(e.legacy_payload, e.note) for e in entries] == [(body["payload"], raw[0]["note"])] * 2
+    assert entries[0].request_payload is None
+
+
+def test_validate_response_notes_which_field_it_read(engine, http) -> None:
+    http.post(engine.url + "/api/validate/response", json={"payload": f"some {BLOCK_WORD}"})
+    http.post(engine.url + "/api/validate/response", json={"responsePayload": "fine", "payload": BLOCK_WORD})
+    evaluated, ignored = engine.client.journal(path="/api/validate/response")
+    assert evaluated.legacy_payload == f"some {BLOCK_WORD}" and "evaluated in place of the empty" in evaluated.note
+    assert ignored.legacy_payload == BLOCK_WORD and ignored.response_verdict.allowed
+    assert ignored.note == "body has legacy `payload` field, ignored: the contract reads responsePayload"
+
+
+def test_a_body_without_a_legacy_payload_has_no_note(engine, http) -> None:
+    http.post(engine.url + "/api/validate/request", json=envelope("hello"))
+    (entry,) = engine.client.journal(path="/api/validate/request")
+    assert entry.legacy_payload is None and entry.note is None
 
 
 @pytest.mark.parametrize("content", [b"{broken", b"[1, 2]", b'{"requestPayload": 7}'])

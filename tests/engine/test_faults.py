@@ -19,8 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+import akto_wire as wire
 from harness.process import ManagedProcess, free_port, http_ready
-from mock_akto import wire
 from mock_akto.app import build_app
 from mock_akto.client import MockAktoClient
 from mock_akto.faults import (

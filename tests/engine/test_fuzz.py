@@ -29,8 +29,8 @@ from schemathesis import GenerationMode
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from akto_wire import MISSING_PAYLOAD_MESSAGE, SUCCESS_MESSAGE, Envelope
 from harness.engine import EngineProcess
-from mock_akto.wire import MISSING_PAYLOAD_MESSAGE, SUCCESS_MESSAGE, Envelope
 
 PROXY = "/api/http-proxy"
 VALIDATE = ("/api/validate/request", "/api/validate/response")

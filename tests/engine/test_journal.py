@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
+from akto_wire import Envelope
 from mock_akto.client import JournalTimeout, MockAktoClient
 from mock_akto.journal import BoundedLog, JournalEntry, JournalQuery
-from mock_akto.wire import Envelope
 
 PROXY = "/api/http-proxy"
 

@@ -9,9 +9,9 @@ from typing import Any
 import httpx
 import pytest
 
+from akto_wire import Envelope
 from harness.engine import EngineNamespace
 from mock_akto.namespaces import DEFAULT_NAMESPACE, NamespaceError, NamespaceRegistry
-from mock_akto.wire import Envelope
 
 PROXY = "/api/http-proxy"
 

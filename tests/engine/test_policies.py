@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from akto_wire import Behaviour, Verdict
 from mock_akto.detectors import luhn_valid
 from mock_akto.extract import decode_json_container, extract_texts
 from mock_akto.policies import (
@@ -24,7 +25,6 @@ from mock_akto.policies import (
     load_preset,
     parse_policies,
 )
-from mock_akto.wire import Behaviour, Verdict
 
 DEFAULTS = default_policies()
 

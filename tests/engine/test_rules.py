@@ -8,9 +8,9 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from akto_wire import Flags
 from mock_akto.faults import ConnectionResetByPeer, Down, EmptyResponse, FixedDelay, Status
 from mock_akto.rules import CallInfo, FaultRule, Match, RuleBook
-from mock_akto.wire import Flags
 
 RESET = {"type": "connection_reset_by_peer"}
 T0 = 1000.0

@@ -12,8 +12,8 @@ import httpx
 import openai
 import pytest
 
-from harness.fake_llm import FakeLLMClient, FakeLLMError, FakeLLMServer
-from harness.fake_llm.script import RecordedRequest, Recorder, Script
+from harness.fakes.llm import FakeLLMClient, FakeLLMError, FakeLLMServer
+from harness.fakes.llm.script import RecordedRequest, Recorder, Script
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -272,6 +272,6 @@ def test_tls_server_with_generated_ca(fake_llm_tls: FakeLLMServer) -> None:  # n
 
 
 def test_command_line_rejects_bad_flags() -> None:
-    result = subprocess.run([sys.executable, "-m", "harness.fake_llm", "--port", "1", "--tls-cert", "/no/such.pem"],
+    result = subprocess.run([sys.executable, "-m", "harness.fakes.llm", "--port", "1", "--tls-cert", "/no/such.pem"],
                             capture_output=True, text=True, timeout=30)
     assert result.returncode == 2 and "no such file: /no/such.pem" in result.stderr

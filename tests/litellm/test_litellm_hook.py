@@ -17,9 +17,9 @@ import pytest
 
 from harness.engine import EngineNamespace
 from reference_impl.core import FailMode
-from reference_impl.litellm_envelope import blocked_envelope, request_envelope
-from reference_impl.litellm_guardrail import AktoGuardrail, plain_http_off_host
-from reference_impl.litellm_startup import GuardrailStartupError
+from reference_impl.litellm.envelope import blocked_envelope, request_envelope
+from reference_impl.litellm.guardrail import AktoGuardrail, plain_http_off_host
+from reference_impl.litellm.startup import GuardrailStartupError
 
 pytestmark = pytest.mark.litellm
 

@@ -1,7 +1,7 @@
 """A bad guardrail config stops the real LiteLLM proxy at start-up, with a message naming the parameter.
 
 LiteLLM 1.106.2 on its own logs "proxy is starting WITHOUT this guardrail" and serves unguarded traffic
-(reference_impl/litellm_startup.py explains why and how the hook prevents it). A proxy start costs seconds,
+(reference_impl/litellm/startup.py explains why and how the hook prevents it). A proxy start costs seconds,
 so one config holds one bad entry per case; the start-up check reports every bad entry at once. (Each
 parameter rule is also tested in-process in test_litellm_hook.py.)
 """
@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from harness.connectors.litellm import REFERENCE_GUARDRAIL
-from harness.litellm_proxy import LiteLLMProxy, base_config, model_entry
+from harness.hosts.litellm_proxy import LiteLLMProxy, base_config, model_entry
 from harness.process import StartupError
 
 pytestmark = [pytest.mark.litellm, pytest.mark.slow, pytest.mark.xdist_group("litellm-startup")]

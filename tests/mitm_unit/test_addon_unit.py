@@ -14,9 +14,9 @@ from mitmproxy.proxy.layers import http as http_layers
 from mitmproxy.proxy.layers.tls import parse_client_hello
 from mitmproxy.test import taddons, tflow
 
-from reference_impl import egress_addon
-from reference_impl.egress_addon import DECISION_HEADER, GATE_HOOK, AktoGuardrails, _install_stream_gate
-from reference_impl.egress_settings import OPTIONS
+from reference_impl.egress import addon as addon_module
+from reference_impl.egress.addon import DECISION_HEADER, GATE_HOOK, AktoGuardrails, _install_stream_gate
+from reference_impl.egress.settings import OPTIONS
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -242,7 +242,7 @@ def test_sync_stream_releases_through_the_gate_hook(engine_ns):
         await addon.request(flow)
         sse_headers(flow)
         addon.responseheaders(flow)
-        driver = flow.metadata[egress_addon.GATE]
+        driver = flow.metadata[addon_module.GATE]
         released = []
         for data in (chunk("hello "), chunk("world, "), chunk("the secret "), chunk("is out")):
             if driver.feed(data):

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from harness.process import wait_until
-from harness.tfy_endpoint import TEST_JWT_SECRET, TrueFoundryEndpoint, make_token
+from harness.hosts.truefoundry_endpoint import TEST_JWT_SECRET, TrueFoundryEndpoint, make_token
 from mock_akto.client import MockAktoClient
 from tfy_doubles import ScriptedServer
 

@@ -12,8 +12,8 @@ from typing import Any, Iterator
 import pytest
 
 from harness.process import LOOPBACK, free_port
-from harness.tfy_gateway_client import TfyGatewayError
-from harness.tfy_guardrails import (
+from harness.fakes.truefoundry_gateway.client import TfyGatewayError
+from harness.fakes.truefoundry_gateway.guardrails import (
     Contract, Effect, EnforcingStrategy, GuardrailConfig, Hook, Operation, Outcome, classify, effect_of,
 )
 from tfy_doubles import ScriptedServer

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from mock_akto.wire import Envelope
+from akto_wire import Envelope
 from reference_impl.core.aiohttp_transport import AiohttpTransport
 from reference_impl.core import EngineClient, EngineFailure, EngineSettings, FailureKind
 

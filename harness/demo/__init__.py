@@ -1,0 +1,1 @@
+"""``make demo`` (``python -m harness.demo``): the fake engine and the reference connectors on loopback."""
