@@ -20,9 +20,9 @@ from typing import Iterator
 
 import httpx
 
+from harness.connectors import Connector, registry
 from harness.process import StartupError
 from harness.resources import scenario_catalogue
-from harness.scenarios.connectors import ADAPTERS, ConnectorAdapter, adapter
 from harness.scenarios.model import Scenario, ScenarioError, load_scenarios
 from harness.scenarios.report import write_reports
 from harness.scenarios.runner import InstancePool, ScenarioResult, run_scenario
@@ -44,7 +44,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     check.set_defaults(handler=check_command)
 
     run = commands.add_parser("run", parents=[common], help="run scenarios against connectors in their real hosts")
-    run.add_argument("--connector", action="append", required=True, choices=sorted(ADAPTERS),
+    run.add_argument("--connector", action="append", required=True, choices=registry.names(),
                      help="connector to run against (repeatable)")
     run.add_argument("--junit", help="write JUnit XML here")
     run.add_argument("--markdown", help="write the scenario x connector matrix here")
@@ -82,7 +82,7 @@ def run_command(args: argparse.Namespace) -> int:
     if not scenarios:
         raise ScenarioError(f"every scenario matching {args.scenario!r} is slow: add --include-slow")
     if args.litellm_guardrail:
-        from harness.scenarios.connectors.litellm import GUARDRAIL_ENV
+        from harness.connectors.litellm import GUARDRAIL_ENV
 
         os.environ[GUARDRAIL_ENV] = args.litellm_guardrail
     results: list[ScenarioResult] = []
@@ -90,7 +90,7 @@ def run_command(args: argparse.Namespace) -> int:
         pool = InstancePool(engine_url, llm)
         try:
             for name in args.connector:
-                connector = adapter(name)
+                connector = registry.get(name)
                 for scenario in scenarios:
                     result = _run_one(scenario, connector, pool)
                     results.append(result)
@@ -105,7 +105,7 @@ def run_command(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _run_one(scenario: Scenario, connector: ConnectorAdapter, pool: InstancePool) -> ScenarioResult:
+def _run_one(scenario: Scenario, connector: Connector, pool: InstancePool) -> ScenarioResult:
     """A scenario that cannot even run (host did not start, engine refused) is an ``error`` result."""
     try:
         return run_scenario(scenario, connector, pool)

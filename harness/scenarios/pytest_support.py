@@ -4,7 +4,7 @@
 
     @pytest.mark.parametrize("scenario, connector", scenario_params(["litellm", "litellm-builtin"], ["litellm"]))
     def test_scenario(scenario, connector, scenario_pool):
-        check_result(run_scenario(scenario, adapter(connector), scenario_pool))
+        check_result(run_scenario(scenario, registry.get(connector), scenario_pool))
 
 Every test of one connector instance (same connector, same config) carries one ``xdist_group`` mark, so
 with ``--dist loadgroup`` they run on one worker, one after the other, against the instance that worker

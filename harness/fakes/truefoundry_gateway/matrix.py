@@ -129,7 +129,7 @@ class Variant:
     ebioe: str
     audit: str
     connector: dict[str, Any] = field(default_factory=dict)
-    options: tuple[str, ...] = ()  # guardrail name options (harness/scenarios/connectors/truefoundry.py)
+    options: tuple[str, ...] = ()  # guardrail name options (harness/connectors/truefoundry.py)
     gateway_timeout_s: int = GATEWAY_TIMEOUT_S
     #: How the gateway judges a 200 answer: a verdict-in-body block is a violation, except for a legacy gateway.
     judged_200: str = "pass"
@@ -252,7 +252,7 @@ def render_yaml() -> str:
               "# not this file (tests/truefoundry/test_scenarios.py checks they agree).\n"
               "# The TrueFoundry matrix: {allowed, blocked, engine down, engine slow, 401} x {Enforce, Enforce But\n"
               "# Ignore On Error, Audit} x {sync=true, sync=false} x {input hook, output hook} x {current, legacy\n"
-              "# gateway contract}, plus settings variants. Guardrail names: harness/scenarios/connectors/truefoundry.py.\n")
+              "# gateway contract}, plus settings variants. Guardrail names: harness/connectors/truefoundry.py.\n")
     return header + yaml.safe_dump(scenarios(), sort_keys=False, width=120, allow_unicode=True, default_flow_style=None)
 
 
