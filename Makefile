@@ -21,7 +21,7 @@ $(VENV)/.stamp: pyproject.toml
 $(MITM_VENV)/.stamp: pyproject.toml
 	$(PYTHON) -m venv $(MITM_VENV)
 	$(MITM_VENV)/bin/pip install $(PIP_FLAGS) --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
-	$(MITM_VENV)/bin/pip install $(PIP_FLAGS) -e '.[mitm]' 'pytest>=8,<9.2' 'pytest-timeout>=2.3' 2>&1 | grep -v "^WARNING: Location" || true
+	$(MITM_VENV)/bin/pip install $(PIP_FLAGS) -e '.[mitm]' 'pytest-timeout>=2.3' 2>&1 | grep -v "^WARNING: Location" || true
 	$(MITM_VENV)/bin/python -m harness.install_check mitmproxy akto_wire reference_impl.egress
 	touch $@
 

@@ -10,7 +10,7 @@ Typical use::
     results = await interleave_async([Variant("direct", run_direct), Variant("proxy", run_proxy)], rounds=5)
     print_comparison(results, baseline="direct", title="LiteLLM overhead")
 
-Raw timings and percentiles live in :mod:`bench.stats`; load generators in :mod:`bench.load`. The names
+Raw timings, percentiles and the console live in :mod:`harness.timing` (shared with ``loadtests``); load generators in :mod:`bench.load`. The names
 other scripts need are re-exported here so one import is enough.
 """
 
@@ -25,20 +25,16 @@ import sys
 from dataclasses import dataclass
 from typing import Awaitable, Callable, Iterator, Mapping, Sequence
 
-from rich.console import Console
 from rich.table import Table
 
 from bench.load import closed_loop, open_loop
-from bench.stats import Stopwatch, Summary, Timings, exact_percentile
+from harness.timing import Stopwatch, Summary, Timings, console, exact_percentile
 
 __all__ = [
     "Check", "Stopwatch", "Summary", "Timings", "Variant", "closed_loop", "console", "cpu_steal_note", "exact_percentile",
     "interleave", "interleave_async", "machine_notes", "open_loop", "print_checks", "print_comparison",
     "round_orders",
 ]
-
-#: Wide enough for the full comparison table even when output goes to a file or a CI log (not a terminal).
-console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 
 
 @dataclass(frozen=True)

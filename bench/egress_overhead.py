@@ -36,7 +36,7 @@ import psutil
 
 from akto_wire import Envelope
 from bench._common import Check, Timings, Variant, console, interleave, machine_notes, print_checks, print_comparison
-from bench.payloads import ALLOW_PROMPT
+from harness.payloads import ALLOW_PROMPT
 from bench.servers import LOADGEN_CPU, SERVER_CPU, engine_process, pin_process, pin_self, server_pid
 from harness.fakes.llm import FakeLLMServer
 from harness.hosts.mitmdump import EGRESS_ADDON, ROUTE_ADDON, MitmDump

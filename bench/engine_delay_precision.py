@@ -31,7 +31,7 @@ import uvloop
 from akto_wire import HTTP_PROXY_PATH
 from bench._common import Check, cpu_steal_note, Summary, Variant, console, interleave_async, machine_notes, print_checks, print_comparison, round_orders
 from bench.load import closed_loop
-from bench.payloads import ALLOW_PROMPT, ENGINE_QUERY, engine_chat_body
+from harness.payloads import ALLOW_PROMPT, ENGINE_QUERY, engine_chat_body
 from bench.rawhttp import RawHttpPool
 from bench.servers import LOADGEN_CPU, SERVER_CPU, cpu_seconds, engine_beside_raw_app, server_pid
 from bench.wrk import WrkResult, require_wrk, run_wrk

@@ -24,7 +24,7 @@ import uvloop
 
 from akto_wire import HTTP_PROXY_PATH
 from bench._common import console, machine_notes, round_orders
-from bench.payloads import ALLOW_PROMPT, ENGINE_QUERY, engine_chat_body
+from harness.payloads import ALLOW_PROMPT, ENGINE_QUERY, engine_chat_body
 from mock_akto.app import build_app
 from mock_akto.faults import FixedDelay
 from mock_akto.rules import FaultRule

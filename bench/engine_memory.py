@@ -25,7 +25,7 @@ from rich.table import Table
 from akto_wire import FLAG_ON, GUARDRAILS, HTTP_PROXY_PATH, INGEST_DATA
 from bench._common import Check, cpu_steal_note, console, machine_notes, print_checks
 from bench.load import closed_loop
-from bench.payloads import ALLOW_PROMPT, BLOCK_PROMPT, REDACT_PROMPT, engine_envelope_template, fill
+from harness.payloads import ALLOW_PROMPT, BLOCK_PROMPT, REDACT_PROMPT, engine_envelope_template, fill
 from bench.rawhttp import RawHttpPool
 from bench.servers import LOADGEN_CPU, SERVER_CPU, engine_beside_raw_app, server_pid
 

@@ -32,7 +32,7 @@ from akto_wire import HTTP_PROXY_PATH
 from bench._common import Check, cpu_steal_note, Summary, Timings, console, machine_notes, print_checks, print_comparison, round_orders
 from bench.load import open_loop
 from bench.rawhttp import RawHttpPool
-from bench.payloads import ALLOW_PROMPT, ENGINE_QUERY, engine_chat_body
+from harness.payloads import ALLOW_PROMPT, ENGINE_QUERY, engine_chat_body
 from bench.servers import LOADGEN_CPU, SERVER_CPU, cpu_seconds, engine_beside_raw_app, server_pid
 from bench.wrk import WrkResult, require_wrk, run_wrk
 

@@ -33,12 +33,12 @@ import psutil
 
 from bench._common import Check, Timings, Variant, console, interleave_async, machine_notes, print_checks, print_comparison
 from bench.load import closed_loop, http_session, post_call
-from bench.payloads import ALLOW_PROMPT
+from harness.payloads import ALLOW_PROMPT
 from bench.servers import LOADGEN_CPU, SERVER_CPU, engine_process, pin_process, pin_self, server_pid
+from harness.connectors import ConnectorConfig, registry
+from harness.connectors.litellm import LiteLLMConnector, guardrail_entries
 from harness.fakes.llm import FakeLLMServer
 from harness.hosts.litellm_proxy import LiteLLMProxy, base_config, model_entry
-from harness.scenarios.connectors.litellm import BUILTIN_GUARDRAIL, REFERENCE_GUARDRAIL, guardrail_entries
-from harness.scenarios.model import ConnectorConfig
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 SECTION = "## LiteLLM hook"
@@ -48,14 +48,21 @@ TARGET_RATIO = 0.5
 NULL_GUARDRAIL = "bench._litellm_null_guardrail.NullGuardrail"
 
 
+def guardrail_of(name: str) -> str:
+    """The guardrail class path a registered LiteLLM connector loads (``$AKTO_HARNESS_LITELLM_GUARDRAIL`` too)."""
+    connector = registry.get(name)
+    assert isinstance(connector, LiteLLMConnector), f"{name} is not a LiteLLM proxy connector"
+    return connector.guardrail()
+
+
 def proxy_configs(engine_url: str, llm_url: str) -> dict[str, dict]:
     models = [model_entry(MODEL, llm_url)]
     seed = ConnectorConfig()  # the seed document's defaults: fail_closed, 5 s
     return {
         "no-guardrail": base_config(models),
         "null-hook": base_config(models, guardrail_entries(NULL_GUARDRAIL, seed, engine_url)),
-        "reference": base_config(models, guardrail_entries(REFERENCE_GUARDRAIL, seed, engine_url)),
-        "builtin": base_config(models, guardrail_entries(BUILTIN_GUARDRAIL, seed, engine_url)),
+        "reference": base_config(models, guardrail_entries(guardrail_of("litellm"), seed, engine_url)),
+        "builtin": base_config(models, guardrail_entries(guardrail_of("litellm-builtin"), seed, engine_url)),
     }
 
 

@@ -18,7 +18,7 @@ from typing import AsyncIterator, Awaitable, Callable, Mapping
 
 import aiohttp
 
-from bench.stats import Timings
+from harness.timing import Timings
 
 Call = Callable[[], Awaitable[object]]
 

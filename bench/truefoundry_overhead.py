@@ -34,7 +34,7 @@ import uvloop
 from akto_wire import HTTP_PROXY_PATH
 from bench._common import Check, Timings, Variant, console, interleave_async, machine_notes, print_checks, print_comparison
 from bench.load import closed_loop
-from bench.payloads import ALLOW_PROMPT, fill, truefoundry_template
+from harness.payloads import ALLOW_PROMPT, fill, truefoundry_template
 from bench.rawhttp import RawHttpPool
 from bench.servers import LOADGEN_CPU, SERVER_CPU, engine_process, pin_process, pin_self, server_pid
 from harness.hosts.truefoundry_endpoint import TrueFoundryEndpoint, make_token

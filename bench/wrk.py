@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
-from bench.stats import Summary
+from harness.timing import Summary
 
 INSTALL_HINT = "wrk is not installed: on Debian/Ubuntu run `apt-get update && apt-get install -y wrk`"
 

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import argparse
 import sys
+from importlib.metadata import version
 
 from harness.scenarios import cli as scenarios_cli
 from harness.scenarios.model import ScenarioError
 
+#: The installed distribution whose metadata ``--version`` reports.
+DISTRIBUTION = "akto-harness"
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="akto-harness", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version(DISTRIBUTION)}")
     subparsers = parser.add_subparsers(dest="command", required=True)
     scenarios_cli.add_parser(subparsers)
     args = parser.parse_args(argv)

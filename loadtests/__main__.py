@@ -10,8 +10,8 @@ from locust import events  # noqa: F401  (imported first: locust monkey-patches 
 import argparse
 import sys
 
-from bench.payloads import ALLOW_PROMPT
-from loadtests.connectors import CONNECTORS
+from harness.connectors import registry
+from harness.payloads import ALLOW_PROMPT
 from loadtests.suites import run_engine_suite, run_target_suite, run_timeout_suite
 
 
@@ -33,8 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     timeout = suites.add_parser("timeout", help="latency budgets around a connector's engine timeout")
     common(timeout, users=12, run_time=12)
-    timeout.add_argument("--connector", choices=sorted(CONNECTORS), default="truefoundry")
-    timeout.add_argument("--timeout", type=float, default=5.0, help="connector engine timeout, s (default 5)")
+    timeout.add_argument("--connector", choices=registry.names(), default="truefoundry",
+                         help="a registered connector (harness/connectors/), started in its real host")
+    timeout.add_argument("--timeout", type=float, default=5.0, help="connector engine timeout, whole s (default 5)")
     timeout.add_argument("--delta-ms", type=int, default=200, help="engine delays are timeout -/+ this (default 200)")
     timeout.add_argument("--margin-ms", type=int, default=250, help="allowed lateness past the timeout (default 250)")
     timeout.add_argument("--wait", type=float, default=0.1, help="seconds between a user's requests (default 0.1)")

@@ -10,8 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
-from bench._common import console
-from bench.stats import Timings
+from harness.timing import Timings, console
 from loadtests.recorder import ALL, RawTimings
 
 if TYPE_CHECKING:  # importing locust monkey-patches the standard library: only where Locust runs

@@ -2,7 +2,7 @@
 
 Locust's ``request`` event carries the response time as an unrounded float; Locust rounds it only when it
 files it into its stats buckets (to 100 ms between 1 s and 10 s). We listen to the event and keep every
-timing in a :class:`bench.stats.Timings` (HDR histogram + exact list) per request name and per outcome, so
+timing in a :class:`harness.timing.Timings` (HDR histogram + exact list) per request name and per outcome, so
 a gate can tell 4.95 s from 5.05 s.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-from bench.stats import Timings
+from harness.timing import Timings
 
 if TYPE_CHECKING:  # importing locust monkey-patches the standard library: only where Locust runs
     from locust.env import Environment

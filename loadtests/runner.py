@@ -15,7 +15,7 @@ from locust import FastHttpUser
 from locust.env import Environment
 from rich.table import Table
 
-from bench._common import console
+from harness.timing import console
 from loadtests.gate import Budget, PercentileGate
 from loadtests.recorder import RawTimings
 

@@ -14,9 +14,10 @@ from typing import Iterable, Iterator
 
 import httpx
 
-from bench.payloads import ALLOW_PROMPT, BLOCK_PROMPT, REDACT_PROMPT
+from harness.connectors import Connector, ConnectorConfig, registry
 from harness.engine import EngineNamespace, EngineProcess
-from loadtests.connectors import CONNECTORS, ConnectorSpec
+from harness.fakes.llm import FakeLLMServer
+from harness.payloads import ALLOW_PROMPT, BLOCK_PROMPT, REDACT_PROMPT
 from loadtests.gate import Budget
 from loadtests.runner import run_locust
 from loadtests.targets import Target, custom_target, engine_target
@@ -90,7 +91,7 @@ def run_engine_suite(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------------------------ timeout
 
 
-def timeout_scenarios(spec: ConnectorSpec, targets: dict[tuple[str, str], Target], *, timeout_s: float,
+def timeout_scenarios(connector: Connector, targets: dict[tuple[str, str], Target], *, timeout_s: float,
                       delta_ms: int, margin_ms: int) -> tuple[list[Scenario], list[Budget]]:
     """Per fail mode: a delay below the timeout, one above it, and a down engine, each with its budgets.
 
@@ -101,15 +102,16 @@ def timeout_scenarios(spec: ConnectorSpec, targets: dict[tuple[str, str], Target
     scenarios: list[Scenario] = []
     budgets: list[Budget] = []
     for mode in ("fail_closed", "fail_open"):
-        gave_up = spec.unreachable_status if mode == "fail_closed" else spec.passed_status
+        answers = connector.answers
+        gave_up = answers.unreachable if mode == "fail_closed" else answers.passed
         cases = [
             # name, engine namespace, prompt marker, expected status, min ms, max ms
-            ("below", "slow", SLOW_BELOW, spec.blocked_status, timeout_ms - delta_ms, timeout_ms + margin_ms),
+            ("below", "slow", SLOW_BELOW, answers.blocked, timeout_ms - delta_ms, timeout_ms + margin_ms),
             ("above", "slow", SLOW_ABOVE, gave_up, timeout_ms, timeout_ms + margin_ms),
             ("down", "down", "", gave_up, None, margin_ms),
         ]
         for case, namespace, marker, status, low, high in cases:
-            name = f"{spec.name}/{mode}/{case}"
+            name = f"{connector.name}/{mode}/{case}"
             prompt = f"{marker} {BLOCK_PROMPT}".strip()
             scenarios.append(Scenario(name, targets[(mode, namespace)], prompt, status))
             budgets.append(Budget(name, 100.0, max_ms=high, outcome=str(status)))
@@ -118,23 +120,28 @@ def timeout_scenarios(spec: ConnectorSpec, targets: dict[tuple[str, str], Target
     return scenarios, budgets
 
 
-def start_instances(spec: ConnectorSpec, akto_urls: dict[str, str], timeout_s: float,
+def start_instances(connector: Connector, namespaces: dict[str, EngineNamespace], timeout_s: int,
                     stack: ExitStack) -> dict[tuple[str, str], Target]:
-    """One connector per (fail mode, engine namespace), started side by side (a LiteLLM proxy takes seconds)."""
-    shared = spec.prepare(stack) if spec.prepare else {}
-    keys = [(mode, ns) for mode in ("fail_closed", "fail_open") for ns in akto_urls]
+    """One connector instance per (fail mode, engine namespace), started side by side from the registry's
+    description (a LiteLLM proxy takes seconds), all forwarding to one fake LLM; stopped with ``stack``."""
+    unavailable = connector.available()
+    if unavailable:
+        raise SystemExit(f"{connector.name} cannot run here: {unavailable}")
+    llm = stack.enter_context(FakeLLMServer())
+    keys = [(mode, ns) for mode in ("fail_closed", "fail_open") for ns in namespaces]
     with ThreadPoolExecutor(max_workers=len(keys)) as pool:
-        futures = {key: pool.submit(spec.launch, akto_urls[key[1]], key[0], timeout_s, shared) for key in keys}
+        futures = {key: pool.submit(connector.start, ConnectorConfig(fail_mode=key[0], timeout_s=timeout_s),
+                                    namespaces[key[1]], llm) for key in keys}
     targets: dict[tuple[str, str], Target] = {}
     failures: list[BaseException] = []
     for key, future in futures.items():
         try:
-            target, stop = future.result()
+            instance = future.result()
         except BaseException as exc:  # every started instance must still be stopped
             failures.append(exc)
             continue
-        stack.callback(stop)
-        targets[key] = target
+        stack.callback(instance.stop)
+        targets[key] = instance.target
     if failures:
         raise failures[0]
     return targets
@@ -152,8 +159,10 @@ def warm_up(targets: Iterable[Target], *, timeout_s: float, requests: int = 3) -
 
 def run_timeout_suite(args: argparse.Namespace) -> int:
     """Guardrail latency budgets around the connector's engine timeout, in both fail modes."""
-    spec = CONNECTORS[args.connector]
-    timeout_s, delta, margin = args.timeout, args.delta_ms, args.margin_ms
+    connector = registry.get(args.connector)
+    if args.timeout != int(args.timeout) or args.timeout < 1:
+        raise SystemExit("connector engine timeouts are whole seconds (LiteLLM's guardrail_timeout): --timeout 1, 2, 5...")
+    timeout_s, delta, margin = int(args.timeout), args.delta_ms, args.margin_ms
     with engine_url(args) as url, ExitStack() as stack:
         slow = EngineNamespace.open(url, "loadtest-slow")
         stack.callback(slow.close)
@@ -165,9 +174,9 @@ def run_timeout_suite(args: argparse.Namespace) -> int:
             slow.client.add_fault({"type": "fixed_delay", "ms": int(ms)},
                                   match={"body_contains": marker, "direction": "request"})
         down.client.add_fault("down")
-        targets = start_instances(spec, {"slow": slow.url, "down": down.url}, timeout_s, stack)
+        targets = start_instances(connector, {"slow": slow, "down": down}, timeout_s, stack)
         warm_up(targets.values(), timeout_s=3 * timeout_s + 5)
-        scenarios, budgets = timeout_scenarios(spec, targets, timeout_s=timeout_s, delta_ms=delta, margin_ms=margin)
+        scenarios, budgets = timeout_scenarios(connector, targets, timeout_s=timeout_s, delta_ms=delta, margin_ms=margin)
         if args.users < len(scenarios):
             raise SystemExit(f"--users must be at least {len(scenarios)} (one per scenario) for this suite")
         network_timeout = 3 * timeout_s + 5

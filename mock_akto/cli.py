@@ -22,6 +22,7 @@ import sys
 import time
 import typing
 from datetime import datetime
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -45,6 +46,8 @@ URL_ENV = "MOCK_AKTO_URL"
 NAMESPACE_ENV = "MOCK_AKTO_NAMESPACE"
 DEFAULT_PORT = 8090
 DEFAULT_URL = f"http://127.0.0.1:{DEFAULT_PORT}"
+#: The installed distribution whose metadata ``--version`` reports.
+DISTRIBUTION = "akto-harness"
 
 #: Fault fields whose flag would clash with a rule flag, and the flag they get instead.
 _FAULT_FLAG_NAMES = {"seed": "fault-seed"}
@@ -543,6 +546,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = _Parser(prog="mock-akto", description="The fake Akto guardrail engine: run it, script it.",
                      parents=[connection])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version(DISTRIBUTION)}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
     # Listed for --help only: main() hands `serve ...` to its own parser before this one runs.

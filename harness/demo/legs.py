@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Mapping
@@ -20,23 +19,19 @@ import httpx
 import openai
 from rich.markup import escape
 
+from harness.connectors import ConnectorConfig, registry
 from harness.demo.table import CLEAN, INJECTION, PII, Row
 from harness.engine import EngineNamespace
 from harness.fakes.llm import FakeLLMServer, RecordedRequest
+from harness.fakes.truefoundry_gateway.client import TfyGatewayServer
 from harness.fixtures.egress import PROVIDER_HOSTS
 from harness.hosts.litellm_proxy import LiteLLMProxy
 from harness.hosts.mitmdump import EGRESS_ADDON, ROUTE_ADDON, MitmDump, route_map
-from harness.process import LOOPBACK, StartupError, wait_until
-from harness.scenarios.connectors.litellm import REFERENCE_GUARDRAIL, proxy_config
-from harness.scenarios.connectors.truefoundry import guardrail_config
-from harness.scenarios.model import ConnectorConfig
-from harness.hosts.truefoundry_endpoint import TEST_JWT_SECRET, TrueFoundryEndpoint, make_token
-from harness.fakes.truefoundry_gateway.client import TfyGatewayServer
+from harness.hosts.truefoundry_endpoint import TrueFoundryEndpoint
+from harness.process import LOOPBACK, wait_until
 from mock_akto.client import MockAktoClient
 
 MODEL = "gpt-4o-mini"
-#: LiteLLM starts in ~6 s alone; beside the other hosts on 2 cores it can take three times that.
-LITELLM_STARTUP_S = 60.0
 CLIENT_TIMEOUT_S = 20.0
 MASKED = "[REDACTED_EMAIL]"
 EMAIL = "jane.doe@example.com"
@@ -165,15 +160,12 @@ def start_litellm(engine_url: str, stack: contextlib.ExitStack) -> LiteLLMHosts:
     """The seed's two entries (akto-validate pre_call fail_closed with guardrail_timeout 1, akto-ingest post_call)."""
     akto = open_namespace(engine_url, "litellm", stack)
     llm = stack.enter_context(FakeLLMServer())
-    config = proxy_config(REFERENCE_GUARDRAIL, ConnectorConfig(fail_mode="fail_closed", timeout_s=1), akto.url, llm.url)
-    proxy = stack.enter_context(LiteLLMProxy(config, env={"AKTO_API_KEY": "akto-demo-" + secrets.token_urlsafe(12)},
-                                             name="demo-litellm", startup_timeout=LITELLM_STARTUP_S))
-    hosts = LiteLLMHosts(akto, llm, proxy)
-    # LiteLLM builds its router and clients on the first request (a second or more): pay that here, not in row 1.
-    answer = hosts.chat("warm-up request")
-    if answer.status != 200:
-        raise StartupError(f"demo-litellm: the warm-up request got {answer.status}: {answer.key_field}\n{proxy.log_tail()}")
-    akto.client.wait_for(2, timeout=10)  # its pre_call check and its background post_call ingest
+    # Started as the registry describes it (it sends one warm-up request: LiteLLM builds its router and
+    # clients on the first request, a second or more, paid here rather than in row 1).
+    instance = registry.get("litellm").start(ConnectorConfig(fail_mode="fail_closed", timeout_s=1), akto, llm)
+    stack.callback(instance.stop)
+    hosts = LiteLLMHosts(akto, llm, instance.proxy)  # type: ignore[attr-defined]
+    akto.client.wait_for(2, timeout=10)  # the warm-up's pre_call check and its background post_call ingest
     akto.client.clear_journal()
     akto.client.clear_ingest_records()
     llm.client.clear_requests()
@@ -323,7 +315,7 @@ def run_egress(hosts: EgressHosts) -> list[Row]:
 
 # -- leg 4: TrueFoundry gateway simulator + the reference endpoint ----------------------------------------
 
-#: Grammar names of harness/scenarios/connectors/truefoundry.py: input hook, ?sync=true, the strategy.
+#: Grammar names of harness/connectors/truefoundry.py: input hook, ?sync=true, the strategy.
 ENFORCE = "akto/input-sync-enforce"
 IGNORE_ON_ERROR = "akto/input-sync-ebioe"
 IGNORE_ON_ERROR_VERDICT = "akto/input-sync-ebioe-verdict"
@@ -363,12 +355,10 @@ def start_truefoundry(engine_url: str, stack: contextlib.ExitStack) -> TrueFound
     """Akto's endpoint as documented (fail_open, 3 s engine timeout) behind the gateway simulator."""
     akto = open_namespace(engine_url, "truefoundry", stack)
     llm = stack.enter_context(FakeLLMServer())
-    endpoint = stack.enter_context(TrueFoundryEndpoint(akto.url))
-    gateway = stack.enter_context(TfyGatewayServer(llm.url + "/v1"))
-    token = make_token(TEST_JWT_SECRET, expires_in=3600)
-    for name in (ENFORCE, IGNORE_ON_ERROR, IGNORE_ON_ERROR_VERDICT):
-        gateway.client.add_guardrail(guardrail_config(name, endpoint, token))
-    return TrueFoundryHosts(akto, llm, endpoint, gateway)
+    instance = registry.get("truefoundry").start(ConnectorConfig(fail_mode="fail_open", timeout_s=3), akto, llm)
+    stack.callback(instance.stop)
+    instance.ensure([ENFORCE, IGNORE_ON_ERROR, IGNORE_ON_ERROR_VERDICT])  # type: ignore[attr-defined]
+    return TrueFoundryHosts(akto, llm, instance.endpoint, instance.gateway)  # type: ignore[attr-defined]
 
 
 def parallel_llm_text(blocked: Probe, hosts: TrueFoundryHosts) -> str:

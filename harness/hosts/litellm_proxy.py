@@ -5,7 +5,7 @@ Users point it at their own config.yaml to run the contract scenarios against th
 
 Why the environment it sets: LiteLLM 1.106.2 refuses a well-known master key (a strong random one is made
 per proxy), tries to download its price map unless ``LITELLM_LOCAL_MODEL_COST_MAP=True``, and loads
-``guardrail: module.Class`` paths from ``PYTHONPATH`` (the repository root is put first).
+``guardrail: module.Class`` paths from ``PYTHONPATH`` (the folder ``reference_impl`` is imported from is put first).
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from typing import Any, Mapping
 import yaml
 
 from harness.process import LOOPBACK, ManagedProcess, ProcessService, StartupError, free_port, http_ready
+from harness.resources import import_root
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 #: LiteLLM starts in ~6 s on an idle machine; parallel test workers on 2 cores can triple that.
 STARTUP_TIMEOUT_S = 90.0
 #: What LiteLLM 1.106.2 logs when it drops a guardrail entry it could not load and serves without it.
@@ -106,7 +106,7 @@ class LiteLLMProxy(ProcessService):
         return Path(self.config)
 
     def env(self) -> dict[str, str]:
-        python_path = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p)
+        python_path = os.pathsep.join(p for p in (str(import_root()), os.environ.get("PYTHONPATH", "")) if p)
         return {
             "LITELLM_MASTER_KEY": self.master_key,
             "LITELLM_LOCAL_MODEL_COST_MAP": "True",

@@ -8,17 +8,18 @@ through ``proxy_url`` and trust ``ca_cert`` (mitmproxy writes its CA into ``conf
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Mapping, Sequence
 
+from harness import resources
 from harness.process import LOOPBACK, ManagedProcess, ProcessService, port_open, start_on_free_port
 
 MITMDUMP_ENV = "AKTO_HARNESS_MITMDUMP"
-REPO_ROOT = Path(__file__).resolve().parents[2]
 #: Our reference addon and the test-only upstream router (pass it after the addon under test).
-EGRESS_ADDON = REPO_ROOT / "reference_impl" / "egress" / "addon.py"
-ROUTE_ADDON = Path(__file__).with_name("mitm_route.py")
+EGRESS_ADDON = resources.egress_addon()
+ROUTE_ADDON = resources.route_addon()
 
 OptionValue = str | int | bool
 LISTENING_LINE = "proxy listening at"
@@ -27,14 +28,18 @@ STARTUP_ERROR_MARKERS = ("error in script", "Error logged during startup", "Trac
 
 
 def mitmdump_binary() -> str:
-    """``$AKTO_HARNESS_MITMDUMP``, else ``.venv-mitm/bin/mitmdump`` of this checkout."""
+    """``$AKTO_HARNESS_MITMDUMP``, else ``.venv-mitm/bin/mitmdump`` of this checkout, else ``mitmdump`` on PATH."""
     override = os.environ.get(MITMDUMP_ENV)
     if override:
         return override
-    candidate = REPO_ROOT / ".venv-mitm" / "bin" / "mitmdump"
-    if not candidate.exists():
-        raise FileNotFoundError(f"no mitmdump at {candidate}: run `make venvs` or set {MITMDUMP_ENV}")
-    return str(candidate)
+    checkout = resources.source_checkout()
+    candidate = checkout / ".venv-mitm" / "bin" / "mitmdump" if checkout else None
+    if candidate and candidate.exists():
+        return str(candidate)
+    on_path = shutil.which("mitmdump")
+    if on_path:
+        return on_path
+    raise FileNotFoundError(f"no mitmdump at {candidate or 'PATH'}: run `make venvs` or set {MITMDUMP_ENV}")
 
 
 def route_map(routes: Mapping[str, tuple[str, int]]) -> str:

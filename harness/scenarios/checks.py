@@ -14,7 +14,7 @@ from typing import Any, Callable, Sequence, TypeVar
 from akto_wire import FLAG_NAMES
 from harness.fakes.llm import FakeLLMClient, RecordedRequest
 from harness.process import wait_until
-from harness.scenarios.connectors.base import ClientResponse
+from harness.connectors.base import ClientResponse
 from harness.scenarios.model import (
     Expectation,
     IngestExpect,

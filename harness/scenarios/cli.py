@@ -5,7 +5,9 @@
 
 It starts the fake engine (or uses ``--engine-url``) and the fake LLM, runs every selected scenario on every
 selected connector (one host instance per distinct connector config), prints one line per result and
-exits 1 when any result is a failure (a known gap that holds is not one).
+exits 1 when any result is a failure (a known gap that holds is not one). The scenarios are the shipped
+catalogue (:func:`harness.resources.scenario_catalogue`) unless ``--dir`` names a folder of your own; a
+command that finds none is an error naming where it looked (exit 2), never an empty success.
 """
 
 from __future__ import annotations
@@ -13,20 +15,19 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import sys
 from pathlib import Path
 from typing import Iterator
 
 import httpx
 
+from harness.connectors import Connector, registry
 from harness.process import StartupError
-from harness.scenarios.connectors import ADAPTERS, ConnectorAdapter, adapter
-from harness.scenarios.model import Scenario, load_scenarios
+from harness.resources import scenario_catalogue
+from harness.scenarios.model import Scenario, ScenarioError, load_scenarios
 from harness.scenarios.report import write_reports
 from harness.scenarios.runner import InstancePool, ScenarioResult, run_scenario
 from mock_akto.client import AdminError
 
-DEFAULT_DIR = Path(__file__).resolve().parent.parent.parent / "scenarios"
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -34,7 +35,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     commands = parser.add_subparsers(dest="scenarios_command", required=True)
 
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--dir", default=str(DEFAULT_DIR), help="directory of scenario YAML files")
+    common.add_argument("--dir", type=Path, help="directory of scenario YAML files (default: the shipped catalogue)")
     common.add_argument("--scenario", default="*", help="glob on scenario names (default: all)")
 
     listing = commands.add_parser("list", parents=[common], help="list scenario names and descriptions")
@@ -43,7 +44,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     check.set_defaults(handler=check_command)
 
     run = commands.add_parser("run", parents=[common], help="run scenarios against connectors in their real hosts")
-    run.add_argument("--connector", action="append", required=True, choices=sorted(ADAPTERS),
+    run.add_argument("--connector", action="append", required=True, choices=registry.names(),
                      help="connector to run against (repeatable)")
     run.add_argument("--junit", help="write JUnit XML here")
     run.add_argument("--markdown", help="write the scenario x connector matrix here")
@@ -54,25 +55,34 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     run.set_defaults(handler=run_command)
 
 
+def selected_scenarios(args: argparse.Namespace) -> list[Scenario]:
+    """The scenarios ``--dir`` and ``--scenario`` select; none at all is a :class:`ScenarioError`."""
+    directory: Path = args.dir or scenario_catalogue()
+    scenarios = load_scenarios(directory, args.scenario)
+    if not scenarios:
+        where = f"{directory}/*.yaml" + ("" if directory.is_dir() else " (no such directory)")
+        raise ScenarioError(f"no scenario matches {args.scenario!r} in {where}")
+    return scenarios
+
+
 def list_command(args: argparse.Namespace) -> int:
-    for scenario in load_scenarios(args.dir, args.scenario):
+    for scenario in selected_scenarios(args):
         print(f"{scenario.name:34} {scenario.description}")
     return 0
 
 
 def check_command(args: argparse.Namespace) -> int:
-    scenarios = load_scenarios(args.dir, args.scenario)
-    print(f"{len(scenarios)} scenarios OK in {args.dir}")
+    scenarios = selected_scenarios(args)
+    print(f"{len(scenarios)} scenarios OK in {args.dir or scenario_catalogue()}")
     return 0
 
 
 def run_command(args: argparse.Namespace) -> int:
-    scenarios = [s for s in load_scenarios(args.dir, args.scenario) if args.include_slow or not s.slow]
+    scenarios = [s for s in selected_scenarios(args) if args.include_slow or not s.slow]
     if not scenarios:
-        print(f"no scenario matches {args.scenario!r} in {args.dir}", file=sys.stderr)
-        return 2
+        raise ScenarioError(f"every scenario matching {args.scenario!r} is slow: add --include-slow")
     if args.litellm_guardrail:
-        from harness.scenarios.connectors.litellm import GUARDRAIL_ENV
+        from harness.connectors.litellm import GUARDRAIL_ENV
 
         os.environ[GUARDRAIL_ENV] = args.litellm_guardrail
     results: list[ScenarioResult] = []
@@ -80,7 +90,7 @@ def run_command(args: argparse.Namespace) -> int:
         pool = InstancePool(engine_url, llm)
         try:
             for name in args.connector:
-                connector = adapter(name)
+                connector = registry.get(name)
                 for scenario in scenarios:
                     result = _run_one(scenario, connector, pool)
                     results.append(result)
@@ -95,7 +105,7 @@ def run_command(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _run_one(scenario: Scenario, connector: ConnectorAdapter, pool: InstancePool) -> ScenarioResult:
+def _run_one(scenario: Scenario, connector: Connector, pool: InstancePool) -> ScenarioResult:
     """A scenario that cannot even run (host did not start, engine refused) is an ``error`` result."""
     try:
         return run_scenario(scenario, connector, pool)

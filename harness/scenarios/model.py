@@ -12,25 +12,21 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from akto_wire import FlagName
+from harness.connectors import registry
+from harness.connectors.base import ConnectorConfig, ConnectorMode, FailMode, Strict, Traffic
 from mock_akto.policies import Policy
 from mock_akto.rules import FaultRule
 
-#: Connector names a scenario may give overrides for. Adding a connector adds its name here.
-CONNECTOR_NAMES = ("litellm", "litellm-builtin", "egress", "truefoundry")
+__all__ = ["ConnectorConfig", "ConnectorMode", "FailMode", "Scenario", "ScenarioError", "Traffic", "load_file",
+           "load_scenarios"]
 
-ConnectorMode = Literal["validate_and_ingest", "monitor_only"]
-FailMode = Literal["fail_open", "fail_closed"]
 
 
 class ScenarioError(ValueError):
     """A scenario file is invalid; the message names the file and the field."""
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 # --------------------------------------------------------------------------------------------- given
@@ -53,59 +49,6 @@ class EngineState(Strict):
             return value
         return [item if not isinstance(item, dict) or "fault" in item or "sequence" in item else {"fault": item}
                 for item in value]
-
-
-class ConnectorConfig(Strict):
-    """How the connector under test is configured. Scenarios with equal configs share one running instance."""
-
-    mode: ConnectorMode = "validate_and_ingest"
-    fail_mode: FailMode = "fail_closed"
-    #: Engine call timeout in whole seconds (LiteLLM's ``guardrail_timeout`` is an integer). None: default (5).
-    timeout_s: int | None = Field(None, gt=0, le=60)
-    account_id: str | None = None
-    vxlan_id: str | None = None
-    #: Egress addon only: how streamed answers are checked (``async``: in the background; ``sync``: each batch
-    #: held until its verdict). None: the connector's default.
-    stream_mode: Literal["async", "sync"] | None = None
-
-
-class Traffic(Strict):
-    """The one client request the scenario sends through the connector."""
-
-    provider: Literal["openai", "anthropic"] = "openai"
-    model: str | None = None
-    prompt: str | None = None
-    messages: list[dict[str, Any]] | None = None
-    stream: bool = False
-    #: Extra client headers (e.g. a cookie, to check that credentials never reach the engine).
-    headers: dict[str, str] = Field(default_factory=dict)
-    #: What the fake LLM answers (None: its default reply).
-    llm_reply: str | None = None
-
-    @model_validator(mode="after")
-    def _one_input(self) -> "Traffic":
-        if (self.prompt is None) == (self.messages is None):
-            raise ValueError("give exactly one of prompt or messages")
-        return self
-
-    def chat_messages(self) -> list[dict[str, Any]]:
-        return list(self.messages) if self.messages is not None else [{"role": "user", "content": self.prompt}]
-
-    def tagged(self, reference: str) -> "Traffic":
-        """The same traffic with ``[ref <reference>]`` appended to the last user message.
-
-        The runner counts journal entries, ingest records and LLM requests by this reference, so background
-        calls that a previous scenario left in flight are never mistaken for this one's.
-        """
-        messages = [dict(m) for m in self.chat_messages()]
-        users = [m for m in messages if m.get("role") == "user"] or messages
-        last = users[-1]
-        marker = f" [ref {reference}]"
-        if isinstance(last.get("content"), str):
-            last["content"] += marker
-        else:
-            last["content"] = [*(last.get("content") or []), {"type": "text", "text": marker}]
-        return self.model_copy(update={"messages": messages, "prompt": None})
 
 
 # --------------------------------------------------------------------------------------------- then
@@ -212,7 +155,8 @@ class Expectation(Strict):
 
 
 class Expect(Strict):
-    """``default`` plus per-connector overrides (keys from :data:`CONNECTOR_NAMES`)."""
+    """``default`` plus per-connector overrides, keyed by a registered connector's expectations profile
+    (:func:`harness.connectors.registry.profiles`)."""
 
     model_config = ConfigDict(extra="allow", frozen=True)
 
@@ -221,8 +165,9 @@ class Expect(Strict):
     @model_validator(mode="after")
     def _known_connectors(self) -> "Expect":
         for name, value in (self.model_extra or {}).items():
-            if name not in CONNECTOR_NAMES:
-                raise ValueError(f"unknown connector {name!r} (known: {', '.join(CONNECTOR_NAMES)})")
+            known = registry.profiles()
+            if name not in known:
+                raise ValueError(f"unknown connector {name!r} (known: {', '.join(known)})")
             try:
                 self.model_extra[name] = Expectation.model_validate(value)
             except ValidationError as exc:

@@ -4,7 +4,7 @@
 
     @pytest.mark.parametrize("scenario, connector", scenario_params(["litellm", "litellm-builtin"], ["litellm"]))
     def test_scenario(scenario, connector, scenario_pool):
-        check_result(run_scenario(scenario, adapter(connector), scenario_pool))
+        check_result(run_scenario(scenario, registry.get(connector), scenario_pool))
 
 Every test of one connector instance (same connector, same config) carries one ``xdist_group`` mark, so
 with ``--dist loadgroup`` they run on one worker, one after the other, against the instance that worker
@@ -20,10 +20,11 @@ from typing import Any, Iterator, Sequence
 
 import pytest
 
+from harness.resources import scenario_catalogue
 from harness.scenarios.model import ConnectorConfig, load_scenarios
 from harness.scenarios.runner import InstancePool, ScenarioResult
 
-SCENARIO_DIR = Path(__file__).resolve().parent.parent.parent / "scenarios"
+SCENARIO_DIR = scenario_catalogue()
 CONNECTORS_ENV = "AKTO_HARNESS_CONNECTORS"
 #: The first test of a group also starts the connector's host (a LiteLLM proxy: up to ~90 s when busy).
 TEST_TIMEOUT_S = 180

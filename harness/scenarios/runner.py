@@ -13,9 +13,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Literal
 
+from harness.connectors.base import Connector, ConnectorInstance, LLMUpstream
 from harness.engine import EngineNamespace
 from harness.scenarios.checks import Observed, check_all
-from harness.scenarios.connectors.base import ConnectorAdapter, ConnectorInstance, LLMUpstream
 from harness.scenarios.model import ConnectorConfig, Scenario
 
 Outcome = Literal["passed", "failed", "skipped", "xfailed", "xpassed", "error"]
@@ -53,12 +53,12 @@ class InstancePool:
         self.llm = llm
         self._instances: dict[tuple[str, ConnectorConfig], ConnectorInstance] = {}
 
-    def get(self, adapter: ConnectorAdapter, config: ConnectorConfig) -> ConnectorInstance:
-        key = (adapter.name, config)
+    def get(self, connector: Connector, config: ConnectorConfig) -> ConnectorInstance:
+        key = (connector.name, config)
         if key not in self._instances:
-            namespace = EngineNamespace.open(self.engine_url, adapter.name)
+            namespace = EngineNamespace.open(self.engine_url, connector.name)
             try:
-                self._instances[key] = adapter.start(config, namespace, self.llm)
+                self._instances[key] = connector.start(config, namespace, self.llm)
             except BaseException:
                 namespace.close()
                 raise
@@ -94,16 +94,16 @@ def prepare(scenario: Scenario, instance: ConnectorInstance, llm: LLMUpstream) -
         llm.client.update_script(reply=scenario.traffic.llm_reply)
 
 
-def run_scenario(scenario: Scenario, adapter: ConnectorAdapter, pool: InstancePool) -> ScenarioResult:
-    """Run ``scenario`` on ``adapter``'s instance for the scenario's connector config; never raises for a
+def run_scenario(scenario: Scenario, connector: Connector, pool: InstancePool) -> ScenarioResult:
+    """Run ``scenario`` on ``connector``'s instance for the scenario's connector config; never raises for a
     failed expectation (the result says what failed)."""
-    expected = scenario.expect.for_connector(adapter.name)
+    expected = scenario.expect.for_connector(connector.profile)
     if expected.skip:
-        return ScenarioResult(scenario.name, adapter.name, "skipped", reason=expected.skip)
-    unavailable = adapter.available()
+        return ScenarioResult(scenario.name, connector.name, "skipped", reason=expected.skip)
+    unavailable = connector.available()
     if unavailable:
-        return ScenarioResult(scenario.name, adapter.name, "skipped", reason=unavailable)
-    instance = pool.get(adapter, scenario.connector)
+        return ScenarioResult(scenario.name, connector.name, "skipped", reason=unavailable)
+    instance = pool.get(connector, scenario.connector)
     prepare(scenario, instance, pool.llm)
     reference = new_reference()
     started = time.perf_counter()
@@ -118,6 +118,6 @@ def run_scenario(scenario: Scenario, adapter: ConnectorAdapter, pool: InstancePo
     else:
         outcome, reason = ("failed" if problems else "passed"), ""
     return ScenarioResult(
-        scenario.name, adapter.name, outcome, problems=problems, reason=reason, elapsed_ms=elapsed,
+        scenario.name, connector.name, outcome, problems=problems, reason=reason, elapsed_ms=elapsed,
         status=response.status, log_tail=instance.log_tail() if outcome in ("failed", "xpassed") else "",
     )

@@ -15,16 +15,18 @@ from typing import Any
 import pytest
 from compose_stack import STACK_TEST_TIMEOUT_S, ComposeStack
 
+from harness.connectors import registry
+from harness.connectors.base import ClientResponse, Connector, ConnectorConfig, ConnectorInstance, Traffic
+from harness.connectors.http import send_openai_chat
+from harness.connectors.truefoundry import DEFAULT_RULES
 from harness.engine import EngineNamespace
 from harness.fakes.llm import FakeLLMClient
-from harness.scenarios.connectors.base import ClientResponse, ConnectorAdapter, ConnectorInstance
-from harness.scenarios.connectors.http import send_openai_chat
-from harness.scenarios.connectors.truefoundry import DEFAULT_RULES
-from harness.scenarios.model import ConnectorConfig, Scenario, Traffic, load_scenarios
+from harness.fakes.truefoundry_gateway.client import TfyGatewayClient
+from harness.hosts.truefoundry_endpoint import make_token
+from harness.payloads import Target, openai_chat_target, truefoundry_target
+from harness.scenarios.model import Scenario, load_scenarios
 from harness.scenarios.pytest_support import SCENARIO_DIR, check_result
 from harness.scenarios.runner import run_scenario
-from harness.hosts.truefoundry_endpoint import make_token
-from harness.fakes.truefoundry_gateway.client import TfyGatewayClient
 from mock_akto.client import MockAktoClient
 
 # One xdist worker for every test on the stack (under `make test -n 2` with a daemon running): one stack, not two.
@@ -32,6 +34,7 @@ pytestmark = [pytest.mark.compose, pytest.mark.docker, pytest.mark.slow, pytest.
               pytest.mark.xdist_group("compose-stack")]
 
 MODEL = "gpt-4o-mini"
+OPENAI_URL = "http://api.openai.com/v1/chat/completions"  # the egress container routes it to the fake LLM
 #: connector -> (its fail mode in docker-compose.test.yaml / docker/config/litellm.yaml, engine timeout s)
 CONTAINER_CONFIG = {"litellm": ("fail_closed", 5.0), "egress": ("fail_open", 3.0), "truefoundry": ("fail_open", 3.0)}
 SMOKE = {connector: ["allow", "block", f"status-500-{fail_mode.replace('_', '-')}"]
@@ -48,15 +51,27 @@ class ContainerInstance(ConnectorInstance):
         self.timeout_s = CONTAINER_CONFIG[connector][1]
 
     def send(self, traffic: Traffic) -> ClientResponse:
-        if self.connector == "litellm":
-            return send_openai_chat(f"{self.stack.url('litellm')}/v1/chat/completions", traffic, default_model=MODEL,
-                                    headers={"authorization": f"Bearer {self.stack.master_key}"})
         if self.connector == "egress":  # the real provider URL through the proxy (plain HTTP in the stack)
-            return send_openai_chat("http://api.openai.com/v1/chat/completions", traffic, default_model=MODEL,
-                                    headers={"authorization": "Bearer sk-fake-provider-key"},
-                                    proxy=self.stack.url("egress"))
-        return send_openai_chat(f"{self.stack.url('tfy-gateway')}/api/llm/chat/completions", traffic,
-                                default_model=MODEL, headers={"authorization": "Bearer tfy-client-key"})
+            return send_openai_chat(OPENAI_URL, traffic, default_model=MODEL, proxy=self.stack.url("egress"),
+                                    headers={"authorization": "Bearer sk-fake-provider-key"})
+        if self.connector == "truefoundry":  # a gateway client; the gateway calls the endpoint
+            return send_openai_chat(f"{self.stack.url('tfy-gateway')}/api/llm/chat/completions", traffic,
+                                    default_model=MODEL, headers={"authorization": "Bearer tfy-client-key"})
+        target = self.target
+        return send_openai_chat(target.base_url + target.path, traffic, default_model=MODEL, headers=target.headers)
+
+    @property
+    def target(self) -> Target:
+        """What a load test would send to this container (as the registered connector's ``target`` says)."""
+        if self.connector == "litellm":
+            return openai_chat_target("litellm", self.stack.url("litellm"),
+                                      headers={"authorization": f"Bearer {self.stack.master_key}"})
+        if self.connector == "egress":  # origin form with the provider's Host: mitmdump routes by the header
+            return openai_chat_target("egress", self.stack.url("egress"), headers={
+                "host": "api.openai.com", "authorization": "Bearer sk-fake-provider-key"})
+        token = make_token(self.stack.tfy_jwt_secret, expires_in=3600)
+        return truefoundry_target(f"{self.stack.url('truefoundry')}/api/http-proxy/truefoundry?sync=true",
+                                  headers={"authorization": f"Bearer {token}"})
 
     def stop(self) -> None:
         """The stack fixture stops the containers."""
@@ -65,11 +80,19 @@ class ContainerInstance(ConnectorInstance):
         return self.stack.logs(lines)
 
 
-class ContainerConnector(ConnectorAdapter):
-    """Stands for a connector of the stack in ``run_scenario``; nothing to start."""
+class InContainer(Connector):
+    """A registered connector, judged by its own expectations, but already running in the stack."""
 
-    def __init__(self, name: str) -> None:
-        self.name = name  # type: ignore[misc]  # per instance here, a class constant in the real adapters
+    host = "its container in docker-compose.test.yaml"
+
+    def __init__(self, registered: Connector) -> None:
+        self.registered = registered
+        self.name = registered.name  # type: ignore[misc]  # per instance here, a class constant in connectors
+        self.answers = registered.answers  # type: ignore[misc]
+
+    @property
+    def profile(self) -> str:
+        return self.registered.profile
 
     def start(self, config: ConnectorConfig, engine: Any, llm: Any) -> ConnectorInstance:
         raise AssertionError("the stack's connectors run already")
@@ -91,8 +114,8 @@ class StackPool:
         self.llm = StackUpstream(stack)
         self.instances = {name: ContainerInstance(name, stack, engine) for name in CONTAINER_CONFIG}
 
-    def get(self, adapter: ConnectorAdapter, config: ConnectorConfig) -> ConnectorInstance:
-        return self.instances[adapter.name]
+    def get(self, connector: Connector, config: ConnectorConfig) -> ConnectorInstance:
+        return self.instances[connector.name]
 
 
 def register_truefoundry_guardrails(stack: ComposeStack) -> None:
@@ -127,4 +150,4 @@ def test_scenario_through_the_container(scenario: Scenario, connector: str, pool
     fail_mode, _ = CONTAINER_CONFIG[connector]
     assert scenario.connector.fail_mode == fail_mode or not scenario.engine.faults, (
         f"{scenario.name} expects {scenario.connector.fail_mode}; the {connector} container is {fail_mode}")
-    check_result(run_scenario(scenario, ContainerConnector(connector), pool))  # type: ignore[arg-type]
+    check_result(run_scenario(scenario, InContainer(registry.get(connector)), pool))  # type: ignore[arg-type]

@@ -6,7 +6,7 @@ published one, or yours); the expectations under ``expect: egress`` are those of
 
 import pytest
 
-from harness.scenarios.connectors import adapter
+from harness.connectors import registry
 from harness.scenarios.pytest_support import check_result, scenario_params
 from harness.scenarios.runner import InstancePool, run_scenario
 
@@ -15,4 +15,4 @@ pytestmark = pytest.mark.mitm
 
 @pytest.mark.parametrize("scenario, connector", scenario_params(["egress"]))
 def test_scenario(scenario, connector: str, scenario_pool: InstancePool) -> None:
-    check_result(run_scenario(scenario, adapter(connector), scenario_pool))
+    check_result(run_scenario(scenario, registry.get(connector), scenario_pool))

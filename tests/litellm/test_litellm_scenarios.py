@@ -6,8 +6,8 @@ known gaps are strict xfails in the scenario files).
 
 import pytest
 
-from harness.scenarios.connectors import adapter
-from harness.scenarios.connectors.litellm import LiteLLMInstance
+from harness.connectors import registry
+from harness.connectors.litellm import LiteLLMInstance
 from harness.scenarios.model import load_scenarios
 from harness.scenarios.pytest_support import SCENARIO_DIR, TEST_TIMEOUT_S, check_result, group_name, scenario_params
 from harness.scenarios.runner import InstancePool, run_scenario
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.litellm
 
 @pytest.mark.parametrize("scenario, connector", scenario_params(["litellm", "litellm-builtin"], default=["litellm"]))
 def test_scenario(scenario, connector: str, scenario_pool: InstancePool) -> None:
-    check_result(run_scenario(scenario, adapter(connector), scenario_pool))
+    check_result(run_scenario(scenario, registry.get(connector), scenario_pool))
 
 
 AUTH_SCENARIO = load_scenarios(SCENARIO_DIR, "engine-401-fail-closed")[0]
@@ -27,7 +27,7 @@ AUTH_SCENARIO = load_scenarios(SCENARIO_DIR, "engine-401-fail-closed")[0]
 @pytest.mark.timeout(TEST_TIMEOUT_S)
 def test_engine_key_never_reaches_the_proxy_log(scenario_pool: InstancePool) -> None:
     """After an auth failure (the path most tempted to log credentials) the key is nowhere in the log."""
-    connector = adapter("litellm")
+    connector = registry.get("litellm")
     check_result(run_scenario(AUTH_SCENARIO, connector, scenario_pool))
     instance = scenario_pool.get(connector, AUTH_SCENARIO.connector)
     assert isinstance(instance, LiteLLMInstance) and instance.proxy.process is not None

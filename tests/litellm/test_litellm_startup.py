@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
+from harness.connectors.litellm import REFERENCE_GUARDRAIL
 from harness.hosts.litellm_proxy import LiteLLMProxy, base_config, model_entry
 from harness.process import StartupError
-from harness.scenarios.connectors.litellm import REFERENCE_GUARDRAIL
 
 pytestmark = [pytest.mark.litellm, pytest.mark.slow, pytest.mark.xdist_group("litellm-startup")]
 

@@ -8,7 +8,7 @@ import pytest
 
 from bench._common import Variant, interleave, print_comparison, round_orders
 from bench.load import closed_loop, open_loop
-from bench.stats import Timings, exact_percentile
+from harness.timing import Timings, exact_percentile
 from loadtests.gate import Budget, evaluate
 from loadtests.recorder import RawTimings
 

@@ -3,7 +3,8 @@
 A 1 s connector timeout (instead of the default 5 s) keeps the run short; the engine delays are 0.8 s and
 1.2 s. The allowed lateness is 750 ms here rather than the suite's 250 ms, because other tests share the
 two cores; the lower bounds (the connector really waited) and the statuses (which side of the timeout)
-need no margin. Locust runs in its own process.
+need no margin. Locust runs in its own process. The statuses come from the connector's registered
+``answers``, the same description the suite itself reads.
 """
 
 from __future__ import annotations
@@ -14,21 +15,37 @@ from pathlib import Path
 
 import pytest
 
+from harness.connectors import registry
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
 
 
-def test_truefoundry_fail_modes_land_on_the_right_side_of_the_timeout(akto_engine) -> None:
-    argv = [sys.executable, "-m", "loadtests", "timeout", "--connector", "truefoundry", "--engine-url",
+@pytest.mark.parametrize("name", ["truefoundry", pytest.param("egress", marks=pytest.mark.mitm)])
+def test_fail_modes_land_on_the_right_side_of_the_timeout(akto_engine, name: str) -> None:
+    connector = registry.get(name)
+    if connector.available():
+        pytest.skip(connector.available())
+    argv = [sys.executable, "-m", "loadtests", "timeout", "--connector", name, "--engine-url",
             akto_engine.url, "--timeout", "1", "--margin-ms", "750", "--users", "6", "--run-time", "4"]
     result = subprocess.run(argv, cwd=REPO_ROOT, capture_output=True, text=True, timeout=75,
                             env={"PATH": "/usr/bin:/bin", "COLUMNS": "200"})
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
-    for mode, above, down in (("fail_closed", "503", "503"), ("fail_open", "200", "200")):
-        assert f"PASS  truefoundry/{mode}/below [400]: p0 >= 800 ms" in output  # the verdict came back: blocked
-        assert f"PASS  truefoundry/{mode}/above [{above}]: p0 >= 1000 ms" in output  # waited the full timeout
-        assert f"PASS  truefoundry/{mode}/above [{above}]: p100 <= 1750 ms" in output  # and not much longer
-        assert f"PASS  truefoundry/{mode}/down [{down}]: p100 <= 750 ms" in output
+    answers = connector.answers
+    for mode, gave_up in (("fail_closed", answers.unreachable), ("fail_open", answers.passed)):
+        assert f"PASS  {name}/{mode}/below [{answers.blocked}]: p0 >= 800 ms" in output  # the verdict came back
+        assert f"PASS  {name}/{mode}/above [{gave_up}]: p0 >= 1000 ms" in output  # waited the full timeout
+        assert f"PASS  {name}/{mode}/above [{gave_up}]: p100 <= 1750 ms" in output  # and not much longer
+        assert f"PASS  {name}/{mode}/down [{gave_up}]: p100 <= 750 ms" in output
     assert "FAIL" not in output
+
+
+def test_the_suite_offers_every_registered_connector() -> None:
+    """``--connector`` choices come from the registry (in a subprocess: importing Locust patches the stdlib)."""
+    result = subprocess.run([sys.executable, "-m", "loadtests", "timeout", "--help"], cwd=REPO_ROOT,
+                            capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin", "COLUMNS": "200"})
+    assert result.returncode == 0, result.stderr
+    assert "{" + ",".join(registry.names()) + "}" in result.stdout
+    assert registry.names() == ["egress", "litellm", "litellm-builtin", "truefoundry"]

@@ -6,8 +6,10 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
-from harness.scenarios.model import CONNECTOR_NAMES, Scenario, ScenarioError, load_file, load_scenarios
+from harness.connectors import registry
+from harness.scenarios.model import Scenario, ScenarioError, load_file, load_scenarios
 from harness.scenarios.pytest_support import SCENARIO_DIR, group_name
 from harness.scenarios.report import junit_xml, markdown_matrix
 from harness.scenarios.runner import ScenarioResult
@@ -65,7 +67,40 @@ def test_connector_overrides_merge_field_by_field() -> None:
     merged = scenario.expect.for_connector("litellm-builtin")
     assert (merged.status, merged.llm_called, merged.xfail) == (200, False, "gap")
     assert scenario.expect.for_connector("litellm").xfail is None
-    assert set(CONNECTOR_NAMES) >= {"litellm", "litellm-builtin", "egress", "truefoundry"}
+
+
+def test_the_registry_lists_the_four_connectors_each_described_once() -> None:
+    assert registry.names() == ["egress", "litellm", "litellm-builtin", "truefoundry"]
+    for connector in registry.connectors():
+        assert registry.get(connector.name) is connector
+        assert connector.host and connector.profile == connector.name
+        assert connector.answers.passed == 200 and connector.answers.unreachable == 503
+    assert [registry.get(n).answers.blocked for n in registry.names()] == [403, 403, 400, 400]
+
+
+def test_an_unknown_connector_name_is_refused_with_the_registered_names() -> None:
+    with pytest.raises(ValidationError) as caught:
+        Scenario.model_validate({"name": "x", "description": "d", "traffic": {"prompt": "p"},
+                                 "expect": {"litelm": {"status": 200}}})
+    assert "unknown connector 'litelm' (known: egress, litellm, litellm-builtin, truefoundry)" in str(caught.value)
+    with pytest.raises(registry.UnknownConnector, match="registered: egress, litellm, litellm-builtin, truefoundry"):
+        registry.get("litelm")
+
+
+def test_a_second_class_cannot_take_a_registered_name() -> None:
+    from harness.connectors.base import Answers, Connector
+
+    class Impostor(Connector):
+        name = "litellm"
+        host = "nowhere"
+        answers = Answers(blocked=403, unreachable=503)
+
+        def start(self, config, engine, llm):  # pragma: no cover - never started
+            raise AssertionError
+
+    with pytest.raises(ValueError, match="already registered"):
+        registry.register(Impostor)
+    assert type(registry.get("litellm")).__name__ == "LiteLLMConnector"
 
 
 def test_tagging_marks_the_last_user_message_only() -> None:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
+from harness.connectors import registry
 from harness.fakes.truefoundry_gateway import matrix
-from harness.scenarios.connectors import adapter
 from harness.scenarios.model import load_file
 from harness.scenarios.pytest_support import check_result, scenario_params, scenario_pool  # noqa: F401
 from harness.scenarios.runner import InstancePool, run_scenario
@@ -39,9 +39,9 @@ def test_the_matrix_is_complete() -> None:
 
 @pytest.mark.parametrize("scenario, connector", scenario_params(["truefoundry"], directory=matrix.SCENARIO_FILE.parent))
 def test_truefoundry_scenario(scenario, connector: str, scenario_pool: InstancePool) -> None:
-    check_result(run_scenario(scenario, adapter(connector), scenario_pool))
+    check_result(run_scenario(scenario, registry.get(connector), scenario_pool))
 
 
 @pytest.mark.parametrize("scenario, connector", scenario_params(["truefoundry"]))
 def test_contract_scenario(scenario, connector: str, scenario_pool: InstancePool) -> None:
-    check_result(run_scenario(scenario, adapter(connector), scenario_pool))
+    check_result(run_scenario(scenario, registry.get(connector), scenario_pool))

@@ -1,4 +1,5 @@
-"""The requests benchmarks and load tests send: a typical chat call as each connector would make it.
+"""The requests benchmarks and load tests send: a typical chat call as each connector would make it, and
+:class:`Target` (where a client sends it), which each connector instance names for its own endpoint.
 
 Prompts are chosen so the default policies decide differently (allow, block, redact). They hold no quotes
 or backslashes, so they can be dropped into a JSON-encoded string field as they are.
@@ -7,6 +8,9 @@ or backslashes, so they can be dropped into a JSON-encoded string field as they 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
+from typing import Mapping
+from urllib.parse import urlsplit
 
 from akto_wire import Envelope
 
@@ -59,3 +63,46 @@ def fill(template: str, prompt: str) -> bytes:
 def engine_chat_body(prompt: str = ALLOW_PROMPT) -> bytes:
     """One typical ``/api/http-proxy`` body (about 0.9 KB) for ``prompt``."""
     return fill(engine_envelope_template(), prompt)
+
+
+@dataclass(frozen=True)
+class Target:
+    """One HTTP endpoint under load: ``base_url`` + ``path``, a body template and fixed headers."""
+
+    name: str
+    base_url: str
+    path: str
+    body_template: str
+    method: str = "POST"
+    headers: Mapping[str, str] = field(default_factory=lambda: {"content-type": "application/json"})
+
+    def __post_init__(self) -> None:
+        if PROMPT_SLOT not in self.body_template:
+            raise ValueError(f"target {self.name!r}: body template has no {PROMPT_SLOT} slot")
+        try:
+            json.loads(self.body_template.replace(PROMPT_SLOT, "x"))
+        except ValueError as exc:
+            raise ValueError(f"target {self.name!r}: body template is not JSON: {exc}") from None
+
+    def body(self, prompt: str) -> bytes:
+        return fill(self.body_template, prompt)
+
+    @property
+    def url(self) -> str:
+        return self.base_url + self.path
+
+
+def truefoundry_target(guardrail_url: str, headers: Mapping[str, str] | None = None) -> Target:
+    """Akto's TrueFoundry endpoint (reference_impl.truefoundry), input hook: its full guardrail URL
+    (``.../api/http-proxy/truefoundry?sync=true``), as the gateway calls it."""
+    parts = urlsplit(guardrail_url)
+    path = parts.path + (f"?{parts.query}" if parts.query else "")
+    return Target("truefoundry", f"{parts.scheme}://{parts.netloc}", path, truefoundry_template(),
+                  headers={"content-type": "application/json", **(headers or {})})
+
+
+def openai_chat_target(name: str, base_url: str, path: str = "/v1/chat/completions",
+                       headers: Mapping[str, str] | None = None) -> Target:
+    """An OpenAI-compatible chat endpoint (the LiteLLM proxy; a provider reached through the egress proxy)."""
+    return Target(name, base_url.rstrip("/"), path, openai_chat_template(),
+                  headers={"content-type": "application/json", **(headers or {})})

@@ -1,4 +1,4 @@
-"""TrueFoundry: Akto's reference endpoint (``python -m reference_impl.truefoundry``, its own uvicorn
+"""``truefoundry``: Akto's reference endpoint (``python -m reference_impl.truefoundry``, its own uvicorn
 process) called as a custom guardrail by the TrueFoundry gateway simulator (``python -m harness.fakes.truefoundry_gateway``,
 its own process), in front of the fake LLM. A scenario's request goes client -> gateway -> endpoint ->
 engine, and gateway -> fake LLM.
@@ -27,12 +27,14 @@ import json
 import re
 from typing import Any
 
-from harness.scenarios.connectors.base import ClientResponse, ConnectorAdapter, ConnectorInstance, LLMUpstream
-from harness.scenarios.connectors.http import send_openai_chat
-from harness.scenarios.model import ConnectorConfig, Traffic
-from harness.hosts.truefoundry_endpoint import TEST_JWT_SECRET, TrueFoundryEndpoint, make_token
+from harness.connectors.base import (Answers, ClientResponse, Connector, ConnectorConfig, ConnectorInstance,
+                                     EngineEndpoint, LLMUpstream, Traffic)
+from harness.connectors.http import send_openai_chat
+from harness.connectors.registry import register
 from harness.fakes.truefoundry_gateway.client import DEFAULT_MODEL, TfyGatewayServer
 from harness.fakes.truefoundry_gateway.guardrails import GuardrailConfig
+from harness.hosts.truefoundry_endpoint import TEST_JWT_SECRET, TrueFoundryEndpoint, make_token
+from harness.payloads import Target, truefoundry_target
 
 #: Akto's own engine-call timeout, the endpoint's default when a scenario sets none.
 ENDPOINT_DEFAULT_TIMEOUT_S = 3.0
@@ -102,6 +104,12 @@ class TrueFoundryInstance(ConnectorInstance):
         return send_openai_chat(f"{self.gateway.url}/api/llm/chat/completions", traffic, default_model=DEFAULT_MODEL,
                                 headers={"authorization": "Bearer tfy-sim-client-key"})
 
+    @property
+    def target(self) -> Target:
+        """The endpoint as the TrueFoundry gateway calls it (input hook, its bearer token): a load test
+        measures the guardrail, not the gateway simulator in front of it."""
+        return truefoundry_target(self.endpoint.guardrail_url(), headers={"authorization": f"Bearer {self.token}"})
+
     def stop(self) -> None:
         self.gateway.stop()
         self.endpoint.stop()
@@ -111,12 +119,16 @@ class TrueFoundryInstance(ConnectorInstance):
                 f"--- gateway\n{self.gateway.log_tail(lines)}")
 
 
-class TrueFoundryAdapter(ConnectorAdapter):
+@register
+class TrueFoundryConnector(Connector):
     """Akto's TrueFoundry endpoint behind the TrueFoundry gateway simulator."""
 
     name = "truefoundry"
+    host = "uvicorn (ASGI) behind the TrueFoundry gateway simulator"
+    #: The endpoint answers a block with 400 ``actionErrors`` and an unreachable engine under fail_closed with 503.
+    answers = Answers(blocked=400, unreachable=503)
 
-    def start(self, config: ConnectorConfig, engine: Any, llm: LLMUpstream) -> ConnectorInstance:
+    def start(self, config: ConnectorConfig, engine: EngineEndpoint, llm: LLMUpstream) -> ConnectorInstance:
         timeout = float(config.timeout_s) if config.timeout_s is not None else ENDPOINT_DEFAULT_TIMEOUT_S
         endpoint = TrueFoundryEndpoint(engine.url, fail_mode=config.fail_mode, timeout=timeout,
                                        account_id=config.account_id, vxlan_id=config.vxlan_id).start()

@@ -1,4 +1,6 @@
-"""Raw per-request timings and their percentiles, exact and HDR.
+"""Raw per-request timings and their percentiles, exact and HDR, and the console results are printed on.
+
+Shared by ``bench`` and ``loadtests`` (neither imports the other).
 
 Why not Locust's or wrk's numbers: Locust rounds response times (to 100 ms between 1 s and 10 s), so a
 gate around a 5 s timeout cannot tell 4.95 s from 5.05 s. We keep every timing twice: in an HDR histogram
@@ -9,11 +11,13 @@ a plain list for exact nearest-rank percentiles.
 from __future__ import annotations
 
 import math
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
 from hdrh.histogram import HdrHistogram
+from rich.console import Console
 
 #: HDR range in microseconds: 1 µs .. 1 hour, 3 significant digits (0.1% relative error).
 HDR_LOWEST_US = 1
@@ -21,6 +25,10 @@ HDR_HIGHEST_US = 3_600_000_000
 HDR_SIGNIFICANT_DIGITS = 3
 
 DEFAULT_PERCENTILES = (50.0, 90.0, 99.0, 99.9)
+
+#: Where tables and PASS/FAIL lines go. Wide enough for the full comparison table even when output goes to
+#: a file or a CI log (not a terminal).
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 
 
 def exact_percentile(sorted_values: Sequence[float], percentile: float) -> float:

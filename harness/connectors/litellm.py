@@ -1,6 +1,6 @@
-"""LiteLLM proxy connectors: the reference hook (``litellm``) and LiteLLM's built-in ``akto`` guardrail
-(``litellm-builtin``), both configured exactly as the seed document shows (two entries, or only
-``akto-ingest`` for monitor-only), in a real ``litellm`` proxy talking to the fake LLM and the engine."""
+"""``litellm``: the reference hook in a real ``litellm`` proxy, configured exactly as the seed document shows
+(two entries, or only ``akto-ingest`` for monitor-only), talking to the fake LLM and the engine. LiteLLM's
+built-in guardrail (``litellm_builtin.py``) runs in the same host the same way."""
 
 from __future__ import annotations
 
@@ -8,22 +8,17 @@ import os
 import secrets
 from typing import Any
 
+from harness.connectors.base import (DEFAULT_TIMEOUT_S, Answers, ClientResponse, Connector, ConnectorConfig,
+                                     ConnectorInstance, EngineEndpoint, LLMUpstream, Traffic)
+from harness.connectors.http import send_openai_chat
+from harness.connectors.registry import register
 from harness.hosts.litellm_proxy import LiteLLMProxy, base_config, model_entry
+from harness.payloads import Target, openai_chat_target
 from harness.process import StartupError
-from harness.scenarios.connectors.base import (
-    DEFAULT_TIMEOUT_S,
-    ClientResponse,
-    ConnectorAdapter,
-    ConnectorInstance,
-    LLMUpstream,
-)
-from harness.scenarios.connectors.http import send_openai_chat
-from harness.scenarios.model import ConnectorConfig, Traffic
 
 REFERENCE_GUARDRAIL = "reference_impl.litellm.guardrail.AktoGuardrail"
 #: Point the ``litellm`` connector at another guardrail class (your own hook) without editing anything.
 GUARDRAIL_ENV = "AKTO_HARNESS_LITELLM_GUARDRAIL"
-BUILTIN_GUARDRAIL = "akto"
 #: The model names clients ask for, per upstream provider (both served by the fake LLM).
 DEFAULT_MODELS = {"openai": "gpt-4o-mini", "anthropic": "claude-3-5-sonnet-latest"}
 
@@ -69,6 +64,10 @@ class LiteLLMInstance(ConnectorInstance):
             headers=self.proxy.auth_headers,
         )
 
+    @property
+    def target(self) -> Target:
+        return openai_chat_target(self.proxy.name, self.proxy.url, headers=self.proxy.auth_headers)
+
     def warm_up(self) -> None:
         """One throw-away request: LiteLLM sets up its router and clients lazily, so the first request of a
         fresh proxy takes a second or more, which would be charged to the first scenario's latency."""
@@ -83,29 +82,27 @@ class LiteLLMInstance(ConnectorInstance):
         return self.proxy.log_tail(lines)
 
 
-class LiteLLMAdapter(ConnectorAdapter):
+@register
+class LiteLLMConnector(Connector):
     """The reference hook (``reference_impl.litellm.guardrail.AktoGuardrail``) in a real LiteLLM proxy."""
 
     name = "litellm"
+    host = "a real litellm proxy (litellm[proxy] 1.106.2)"
+    answers = Answers(blocked=403, unreachable=503)
 
     def guardrail(self) -> str:
         return os.environ.get(GUARDRAIL_ENV) or REFERENCE_GUARDRAIL
 
-    def start(self, config: ConnectorConfig, engine: Any, llm: LLMUpstream) -> ConnectorInstance:
+    def start(self, config: ConnectorConfig, engine: EngineEndpoint, llm: LLMUpstream) -> ConnectorInstance:
         proxy = LiteLLMProxy(
             proxy_config(self.guardrail(), config, engine.url, llm.url),
             env={"AKTO_API_KEY": "akto-test-" + secrets.token_urlsafe(16)},
             name=f"litellm-{self.name}",
         ).start()
         instance = LiteLLMInstance(proxy, engine, float(config.timeout_s or DEFAULT_TIMEOUT_S))
-        instance.warm_up()
+        try:
+            instance.warm_up()
+        except BaseException:
+            instance.stop()
+            raise
         return instance
-
-
-class LiteLLMBuiltinAdapter(LiteLLMAdapter):
-    """LiteLLM's own ``guardrail: akto`` (users' setup today), for an honest side-by-side matrix."""
-
-    name = "litellm-builtin"
-
-    def guardrail(self) -> str:
-        return BUILTIN_GUARDRAIL

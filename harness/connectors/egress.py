@@ -1,4 +1,4 @@
-"""Egress proxy: an Akto addon in a real ``mitmdump``; the client calls the real provider URLs through it.
+"""``egress``: an Akto addon in a real ``mitmdump``; the client calls the real provider URLs through it.
 
 The addon is ours (``reference_impl/egress/addon.py``) unless ``AKTO_HARNESS_EGRESS_ADDON`` names another
 file (Akto's published ``akto_guardrails.py``, or yours): it is configured only through the environment
@@ -21,15 +21,18 @@ from typing import Any
 
 import httpx
 
+from harness.connectors.base import (Answers, ClientResponse, Connector, ConnectorConfig, ConnectorInstance,
+                                     EngineEndpoint, LLMUpstream, Traffic)
+from harness.connectors.http import CLIENT_TIMEOUT_S, send_openai_chat
+from harness.connectors.registry import register
 from harness.hosts.mitmdump import EGRESS_ADDON, ROUTE_ADDON, MitmDump, mitmdump_binary
-from harness.scenarios.connectors.base import ClientResponse, ConnectorAdapter, ConnectorInstance, LLMUpstream
-from harness.scenarios.connectors.http import CLIENT_TIMEOUT_S, send_openai_chat
-from harness.scenarios.model import ConnectorConfig, Traffic
+from harness.payloads import Target, openai_chat_target
 
 EGRESS_ADDON_ENV = "AKTO_HARNESS_EGRESS_ADDON"
 #: The addon's own default (Akto's addon has no timeout setting: 15 s per call).
 EGRESS_DEFAULT_TIMEOUT_S = 5.0
-OPENAI_CHAT = "https://api.openai.com/v1/chat/completions"
+OPENAI_HOST = "api.openai.com"
+OPENAI_CHAT = f"https://{OPENAI_HOST}/v1/chat/completions"
 ANTHROPIC_MESSAGES = "https://api.anthropic.com/v1/messages"
 DEFAULT_MODELS = {"openai": "gpt-4o-mini", "anthropic": "claude-3-5-sonnet-latest"}
 #: Provider keys the client sends; they must reach the provider and never the engine.
@@ -69,6 +72,13 @@ class EgressInstance(ConnectorInstance):
             verify=str(self.mitm.ca_cert), proxy=self.mitm.proxy_url,
         )
 
+    @property
+    def target(self) -> Target:
+        """The proxy itself, asked in origin form with the provider's ``Host`` (plain HTTP): load generators
+        such as Locust's FastHttpUser cannot use a forward proxy, and mitmdump takes the host from the header."""
+        return openai_chat_target("egress", self.mitm.proxy_url, headers={
+            "host": OPENAI_HOST, "authorization": f"Bearer {OPENAI_KEY}"})
+
     def stop(self) -> None:
         self.mitm.stop()
 
@@ -76,8 +86,12 @@ class EgressInstance(ConnectorInstance):
         return self.mitm.log_tail(lines)
 
 
-class EgressAdapter(ConnectorAdapter):
+@register
+class EgressConnector(Connector):
     name = "egress"
+    host = "a real mitmdump (mitmproxy 11.0.2, its own .venv-mitm) as the client's HTTPS_PROXY"
+    #: The addon answers a block with 403 and a failed engine under fail_closed with 503.
+    answers = Answers(blocked=403, unreachable=503)
 
     def available(self) -> str | None:
         try:
@@ -86,7 +100,7 @@ class EgressAdapter(ConnectorAdapter):
             return str(exc)
         return None if addon_path().is_file() else f"egress addon not found: {addon_path()}"
 
-    def start(self, config: ConnectorConfig, engine: Any, llm: LLMUpstream) -> ConnectorInstance:
+    def start(self, config: ConnectorConfig, engine: EngineEndpoint, llm: LLMUpstream) -> ConnectorInstance:
         if config.mode != "validate_and_ingest":
             raise ValueError(f"the egress addon has no {config.mode} mode: give the scenario `expect: {{egress: {{skip: ...}}}}`")
         upstream = llm.url.removesuffix("/")

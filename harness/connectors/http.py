@@ -8,8 +8,7 @@ from typing import Any, Mapping
 
 import httpx
 
-from harness.scenarios.connectors.base import ClientResponse
-from harness.scenarios.model import Traffic
+from harness.connectors.base import ClientResponse, Traffic
 
 #: Bound on one client request: longer than any engine timeout a scenario sets (<= 60 s) plus margins.
 CLIENT_TIMEOUT_S = 90.0
