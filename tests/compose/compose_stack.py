@@ -19,7 +19,7 @@ import subprocess
 import time
 from contextlib import closing
 from pathlib import Path
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING, Literal, Mapping
 
 import yaml
 
@@ -30,7 +30,8 @@ if TYPE_CHECKING:
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO_ROOT / "docker-compose.test.yaml"
-PROFILE = "all"  # every service; without a profile only the engine starts
+#: Secrets the stack reads from the environment (a developer's shell or .env must not change a test).
+SECRET_VARIABLES = ("LITELLM_MASTER_KEY", "AKTO_API_KEY", "AKTO_TFY_JWT_SECRET")
 
 BUILD_TIMEOUT_S = 1500  # cold: ~5 min measured on a busy 2-core machine (LiteLLM's wheels), warm: seconds
 UP_TIMEOUT_S = 240
@@ -66,32 +67,36 @@ def _tail(text: str, lines: int = 40) -> str:
 
 
 class ComposeStack:
-    """One compose project of ``docker-compose.test.yaml``. ``secrets`` are what the test needs to know."""
+    """One compose project of ``docker-compose.test.yaml``: with ``profile="all"`` every service and fresh
+    random secrets (what the test needs to know); with ``profile=None`` the engine alone and no secret set."""
 
-    def __init__(self, project: str, *, base: str) -> None:
+    def __init__(self, project: str, *, base: str, profile: Literal["all"] | None = "all") -> None:
         self.project = project
+        self.profile = profile
+        self.services = set(SERVICES) if profile == "all" else {"mock-akto"}
         self.master_key = "sk-" + secrets.token_urlsafe(32)
         self.akto_api_key = "akto-test-" + secrets.token_urlsafe(24)
         self.tfy_jwt_secret = secrets.token_urlsafe(48)
+        chosen = {"LITELLM_MASTER_KEY": self.master_key, "AKTO_API_KEY": self.akto_api_key,
+                  "AKTO_TFY_JWT_SECRET": self.tfy_jwt_secret} if profile else {}
         self.env = {
-            **os.environ,
+            **{name: value for name, value in os.environ.items() if name not in SECRET_VARIABLES},
             "AKTO_BASE_IMAGE": base,
-            "LITELLM_MASTER_KEY": self.master_key,
-            "AKTO_API_KEY": self.akto_api_key,
-            "AKTO_TFY_JWT_SECRET": self.tfy_jwt_secret,
+            **chosen,
             **{variable: "0" for _, variable in SERVICES.values()},
         }
         self._ports: dict[str, int] = {}
 
     @classmethod
-    def for_test(cls) -> "ComposeStack":
+    def for_test(cls, profile: Literal["all"] | None = "all") -> "ComposeStack":
         with closing(containers.docker_client()) as client:
             base = containers.base_image(client)
-        return cls(f"akto-test-{os.getpid()}-{secrets.token_hex(3)}", base=base)
+        return cls(f"akto-test-{os.getpid()}-{secrets.token_hex(3)}", base=base, profile=profile)
 
     def compose(self, *args: str, timeout: float) -> str:
-        """Run ``docker-compose --profile all -p PROJECT -f docker-compose.test.yaml ARGS``; its output, or ComposeError."""
-        argv = ["docker-compose", "--profile", PROFILE, "-p", self.project, "-f", str(COMPOSE_FILE), *args]
+        """Run ``docker-compose [--profile P] -p PROJECT -f docker-compose.test.yaml ARGS``; its output, or ComposeError."""
+        profile = ["--profile", self.profile] if self.profile else []
+        argv = ["docker-compose", *profile, "-p", self.project, "-f", str(COMPOSE_FILE), *args]
         try:
             result = subprocess.run(argv, cwd=REPO_ROOT, env=self.env, capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired as exc:
@@ -107,12 +112,12 @@ class ComposeStack:
         services = yaml.safe_load(self.compose("config", timeout=60))["services"]
         first_by_image: dict[str, str] = {}
         for name, spec in services.items():
-            if "build" in spec:
+            if "build" in spec and name in self.services:
                 first_by_image.setdefault(spec.get("image", name), name)
         return sorted(first_by_image.values())
 
     def build(self, timeout: float) -> float:
-        """Build both images (the layer cache makes a warm build a few seconds); the elapsed seconds."""
+        """Build the images its services use (the layer cache makes a warm build a few seconds); the elapsed seconds."""
         started = time.monotonic()
         self.compose("build", *self.image_builders(), timeout=timeout)
         return time.monotonic() - started
@@ -130,8 +135,8 @@ class ComposeStack:
     def wait_healthy(self, timeout: float) -> None:
         """Every service healthy before ``timeout``; fails at once (with logs) when one exits or turns unhealthy."""
         started = self.containers()
-        if set(started) != set(SERVICES):
-            raise ComposeError(f"services not started: {sorted(set(SERVICES) - set(started))}\n{self.logs()}")
+        if set(started) != self.services:
+            raise ComposeError(f"services started: {sorted(started)}, expected {sorted(self.services)}\n{self.logs()}")
         try:
             containers.wait_healthy(started, timeout=timeout, what=f"every service of {self.project} healthy")
         except containers.ContainerError as exc:

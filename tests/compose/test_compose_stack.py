@@ -20,8 +20,20 @@ from typing import Callable, Iterator
 
 import httpx
 import pytest
-from compose_stack import REQUEST_TIMEOUT_S, STACK_TEST_TIMEOUT_S, ComposeStack
+from compose_stack import (
+    BUILD_TIMEOUT_S,
+    DOWN_TIMEOUT_S,
+    HEALTH_TIMEOUT_S,
+    REQUEST_TIMEOUT_S,
+    SECRET_VARIABLES,
+    STACK_TEST_TIMEOUT_S,
+    UP_TIMEOUT_S,
+    ComposeStack,
+    docker_unavailable_reason,
+)
 
+from akto_wire import HTTP_PROXY_PATH, Envelope
+from harness.fixtures.containers import skip_without_docker
 from harness.process import wait_until
 from harness.hosts.truefoundry_endpoint import make_token
 from mock_akto.client import MockAktoClient
@@ -198,3 +210,24 @@ def test_every_connector_allows_blocks_and_fails_as_configured(stack: ComposeSta
         except (AssertionError, TimeoutError, httpx.HTTPError) as exc:
             failures[name] = f"{type(exc).__name__}: {exc}"
     assert not failures, "\n".join(f"{name}: {problem}" for name, problem in failures.items()) + "\n" + stack.logs()
+
+
+def test_the_engine_alone_starts_with_no_secret_set(http: httpx.Client) -> None:
+    """No profile: only the engine (the small image), with none of the stack's secrets in the environment;
+    it answers a guardrail call made with the compose file's test-only default key."""
+    skip_without_docker(docker_unavailable_reason(), "the compose stack")
+    alone = ComposeStack.for_test(profile=None)
+    assert not set(SECRET_VARIABLES) & set(alone.env)
+    try:
+        alone.build(timeout=BUILD_TIMEOUT_S)
+        alone.up(timeout=UP_TIMEOUT_S)
+        alone.wait_healthy(timeout=HEALTH_TIMEOUT_S)
+        assert set(alone.containers()) == {"mock-akto"}
+        assert alone.containers()["mock-akto"].image.tags == ["akto-harness:engine"]
+        envelope = Envelope.build(request_payload=INJECTION).model_dump()
+        answer = http.post(f"{alone.url('mock-akto')}{HTTP_PROXY_PATH}", params={"guardrails": "true"}, json=envelope,
+                           headers={"authorization": "test-only-akto-api-key"})
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["data"]["guardrailsResult"]["Allowed"] is False
+    finally:
+        alone.down(timeout=DOWN_TIMEOUT_S)
