@@ -34,7 +34,8 @@ from urllib.parse import parse_qsl
 
 import orjson
 import regex
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, JsonValue, field_validator, model_validator
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, JsonValue, SerializerFunctionWrapHandler,
+                      field_validator, model_serializer, model_validator)
 
 from akto_wire import GUARDRAILS, RESPONSE_GUARDRAILS, Direction, FlagName, Flags, Verdict
 
@@ -192,6 +193,13 @@ class Condition(BaseModel):
         if len(given) != 1:
             raise ValueError(f"give exactly one of equal, contains, regex, absent (got {', '.join(given) or 'none'})")
         return self
+
+    @model_serializer(mode="wrap")
+    def _only_the_operator(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Written back as given: the one operator (and ``ignore_case`` when on), so it reads back the same."""
+        data = handler(self)
+        return {key: value for key, value in data.items()
+                if (key in self.model_fields_set and key != "ignore_case") or (key == "ignore_case" and value)}
 
     def describe(self) -> str:
         if "equal" in self.model_fields_set:
