@@ -365,14 +365,7 @@ class ContractRoutes:
         flags = draft.flags or _NO_FLAGS
         request_verdict = (step.for_request() or draft.request_verdict) if flags.guardrails else None
         response_verdict = (step.for_response() or draft.response_verdict) if flags.response_guardrails else None
-        if request_verdict is not None and response_verdict is not None:
-            result: dict[str, Any] | None = merge_verdicts(request_verdict, response_verdict)
-        elif request_verdict is not None:
-            result = request_verdict.to_wire()
-        elif response_verdict is not None:
-            result = response_verdict.to_wire()
-        else:
-            result = None
+        result = guardrails_result(request_verdict, response_verdict)
         return Answer.of_json(success_body(result)), request_verdict, response_verdict, result
 
     # -- steps --------------------------------------------------------------------------------------------
@@ -487,15 +480,7 @@ class ContractRoutes:
         response_verdict = (
             ns.policies.evaluate(response_payload or "", "response", app) if flags.response_guardrails else None
         )
-        if request_verdict is not None and response_verdict is not None:
-            result: dict[str, Any] | None = merge_verdicts(request_verdict, response_verdict)
-        elif request_verdict is not None:
-            result = request_verdict.to_wire()
-        elif response_verdict is not None:
-            result = response_verdict.to_wire()
-        else:
-            result = None
-        answer_json = success_body(result)
+        answer_json = success_body(guardrails_result(request_verdict, response_verdict))
         return orjson.dumps(answer_json), answer_json, request_verdict, response_verdict
 
     def _validate_request(self, method: str, query_string: bytes, body: bytes, ns: Namespace,
@@ -670,6 +655,17 @@ class ContractRoutes:
         entry.seq = ns.journal.next_seq()
         entry.duration_ms = (time.perf_counter() - started) * 1000
         return entry
+
+
+def guardrails_result(request_verdict: Verdict | None, response_verdict: Verdict | None) -> dict[str, Any] | None:
+    """The ``guardrailsResult`` of the directions that ran: one verdict flat, both merged, none: absent."""
+    if request_verdict is not None and response_verdict is not None:
+        return merge_verdicts(request_verdict, response_verdict)
+    if request_verdict is not None:
+        return request_verdict.to_wire()
+    if response_verdict is not None:
+        return response_verdict.to_wire()
+    return None
 
 
 def _call_info(entry: JournalEntry, body: bytes, query_string: bytes = b"", status: int | None = None) -> CallInfo:

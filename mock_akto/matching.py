@@ -76,6 +76,19 @@ class CallInfo:
     response_verdict: Verdict | None = None
     status: int | None = None
     fault: str | None = None
+    #: JSON found inside strings (payloads encoded once or twice), decoded once per call whatever asks.
+    decoded: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def decode(self, text: str) -> Any:
+        """``text`` parsed as JSON (``_MISSING`` when it is not), remembered for this call."""
+        value = self.decoded.get(text, None)
+        if value is None:
+            try:
+                value = orjson.loads(text)
+            except orjson.JSONDecodeError:
+                value = _MISSING
+            self.decoded[text] = value
+        return value
 
     @cached_property
     def envelope(self) -> Any:
@@ -142,16 +155,22 @@ def parse_json_path(path: str) -> tuple[str | int, ...]:
     return tuple(steps)
 
 
-def resolve_json_path(root: Any, steps: tuple[str | int, ...]) -> Any:
+def resolve_json_path(root: Any, steps: tuple[str | int, ...], decode: Callable[[str], Any] | None = None) -> Any:
     """The value at ``steps`` (``_MISSING`` if there is none). A string met before the last step is decoded
-    as JSON first: connectors encode payloads into strings, sometimes twice."""
+    as JSON first (with ``decode``, e.g. :meth:`CallInfo.decode`, which remembers it): connectors encode
+    payloads into strings, sometimes twice."""
     value = root
     for step in steps:
         if type(value) is str:
-            try:
-                value = orjson.loads(value)
-            except orjson.JSONDecodeError:
-                return _MISSING
+            if decode is not None:
+                value = decode(value)
+                if value is _MISSING:
+                    return _MISSING
+            else:
+                try:
+                    value = orjson.loads(value)
+                except orjson.JSONDecodeError:
+                    return _MISSING
         if type(step) is int:
             if type(value) is not list or not -len(value) <= step < len(value):
                 return _MISSING
@@ -467,7 +486,7 @@ _GETTERS: dict[str, Callable[[CallInfo], Any]] = {
 
 
 def _json_getter(steps: tuple[str | int, ...]) -> Callable[[CallInfo], Any]:
-    return lambda call: resolve_json_path(call.envelope, steps)
+    return lambda call: resolve_json_path(call.envelope, steps, call.decode)
 
 
 def _mapping_getter(attribute: str, key: str) -> Callable[[CallInfo], Any]:
