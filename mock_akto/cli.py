@@ -115,6 +115,7 @@ def _add_fault_flags(parser: argparse.ArgumentParser) -> None:
     match.add_argument("--connector", help="akto_connector value")
     match.add_argument("--app", help="the Akto app (host)")
     match.add_argument("--body-contains", help="substring of the raw request body")
+    match.add_argument("--match", metavar="JSON", help="a matcher (JSON paths, headers, prompt...); the flags above add to it")
     parser.add_argument("--file", type=Path, help="rule(s) from YAML/JSON instead of flags (a rule or a list)")
     parser.add_argument("--global", dest="global_scope", action="store_true", help="a rule for every namespace")
     parser.add_argument("--json", action="store_true", help="print the stored rule(s) as JSON")
@@ -172,8 +173,12 @@ def rule_from_flags(args: argparse.Namespace) -> FaultRule:
         "id": args.id, "probability": args.probability, "seed": args.seed, "first_n": args.first_n,
         "ramp_ms": args.ramp_ms,
     }.items() if value is not None}
+    if args.match is not None:
+        from .cli_features import json_arg
+
+        match_data = {**(json_arg(args.match, "--match") or {}), **match_data}
     try:
-        return FaultRule(fault=fault, match=Match(**match_data), **rule_data)
+        return FaultRule(fault=fault, match=Match.model_validate(match_data), **rule_data)
     except ValidationError as exc:
         raise CliError(f"fault add: {_flag_problems(exc, rule=True)}") from None
 
@@ -217,8 +222,17 @@ def describe_fault(fault: Any) -> str:
 
 
 def describe_match(match: Match) -> str:
-    data = match.model_dump(mode="json", exclude_defaults=True)
-    return " ".join(f"{key}={','.join(value) if isinstance(value, list) else value}" for key, value in data.items()) or "every call"
+    data = match.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+    return " ".join(f"{key}={_short(value)}" for key, value in data.items()) or "every call"
+
+
+def _short(value: Any) -> str:
+    """A matcher field in a line: ``litellm`` for a plain (any-case) equal, ``a,b`` for flags, else JSON."""
+    if isinstance(value, dict) and "equal" in value and set(value) <= {"equal", "ignore_case"}:
+        return str(value["equal"])
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return ",".join(value)
+    return json.dumps(value) if isinstance(value, (dict, list)) else str(value)
 
 
 def describe_rule(rule: FaultRule) -> str:

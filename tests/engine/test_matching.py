@@ -102,3 +102,18 @@ def test_journal_find_filters_by_body_header_and_verdict(akto) -> None:  # noqa:
     assert [e.request_verdict.allowed for e in blocked] == [False]  # type: ignore[union-attr]
     assert len(akto.client.find({"headers": {"x-tenant": "acme"}, "prompt": {"contains": "hello"}})) == 1
     assert akto.client.find({"json": {"requestPayload.body.messages[-1].content": {"contains": "nothing like it"}}}) == []
+
+
+def test_fault_add_from_the_cli_takes_a_matcher(akto, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: ANN001
+    from mock_akto import cli
+
+    base = ["--url", akto.engine_url, "-n", akto.namespace]
+    assert cli.main(["fault", "add", *base, "--type", "status", "--status", "500", "--connector", "litellm",
+                     "--match", '{"prompt": {"contains": "boom"}}']) == 0
+    assert "connector=litellm prompt=" in capsys.readouterr().out
+    with httpx.Client(base_url=akto.url, timeout=10, trust_env=False) as http:
+        hit = http.post("/api/http-proxy?guardrails=true&akto_connector=litellm", json=litellm_body("boom"))
+        miss = http.post("/api/http-proxy?guardrails=true&akto_connector=litellm", json=litellm_body("calm"))
+    assert (hit.status_code, miss.status_code) == (500, 200)
+    assert cli.main(["fault", "add", *base, "--type", "hang", "--match", '{"prompt": {"regex": "("}}']) == 2
+    assert "invalid regular expression" in capsys.readouterr().err
