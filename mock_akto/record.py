@@ -151,6 +151,9 @@ class Recorder:
         if path == "/health":
             await _send_json(send, 200, {"status": "ok", "recorded": self.stats.recorded, "failed": self.stats.failed})
             return
+        if not path.startswith("/api/"):
+            await _send_json(send, 404, {"success": False, "message": f"the recorder forwards /api/* only, not {path}"})
+            return
         body = await _read_body(receive)
         if body is None:
             await _send_json(send, 413, {"success": False, "message": "body larger than the recorder's limit"})

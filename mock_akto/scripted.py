@@ -15,6 +15,7 @@ for the admin API (``/__admin/verdicts``), the client, the CLI and the YAML appl
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Annotated, Any
 
@@ -24,6 +25,8 @@ from akto_wire import Verdict
 
 from .errors import RegexTimeout
 from .matching import CallInfo, Matcher
+
+log = logging.getLogger("mock_akto.scripted")
 
 _VERDICT_KEYS = frozenset(
     {"Allowed", "allowed", "Reason", "reason", "Modified", "modified", "ModifiedPayload", "modifiedPayload",
@@ -153,7 +156,7 @@ class ScriptBook:
 
     def pick(self, call: CallInfo) -> tuple[str, int, VerdictStep] | None:
         """(script id, 0-based step, step) for this call, counting it; ``None``: the policies decide.
-        A matcher regex that runs out of time counts as no match (and says so in the answer's journal note)."""
+        A matcher regex that runs out of time counts as no match (and is logged)."""
         for armed in self._scripts:
             if not armed.live():
                 continue
@@ -161,7 +164,8 @@ class ScriptBook:
                 try:
                     if not armed.accepts(call):
                         continue
-                except RegexTimeout:
+                except RegexTimeout as exc:
+                    log.warning("scripted verdict %s skipped for this call: %s", armed.spec.id, exc)
                     continue
             armed.matched += 1
             index = armed.applied % len(armed.steps)
