@@ -117,3 +117,13 @@ def test_fault_add_from_the_cli_takes_a_matcher(akto, capsys: pytest.CaptureFixt
     assert (hit.status_code, miss.status_code) == (500, 200)
     assert cli.main(["fault", "add", *base, "--type", "hang", "--match", '{"prompt": {"regex": "("}}']) == 2
     assert "invalid regular expression" in capsys.readouterr().err
+
+
+def test_a_catastrophic_matcher_regex_gets_422_not_a_stalled_engine(akto) -> None:  # noqa: ANN001
+    with httpx.Client(base_url=akto.url, timeout=10, trust_env=False) as http:
+        http.post("/api/http-proxy?guardrails=true", json={"requestPayload": "a" * 30_000 + "!"})
+    akto.client.wait_for(1, timeout=5)
+    with pytest.raises(AdminError) as refused:
+        akto.client.find({"json": {"requestPayload": {"regex": "(a+)+$"}}})
+    assert refused.value.status == 422 and "ran longer than 200 ms" in str(refused.value.detail)
+    assert akto.client.health()["status"] == "ok"  # the engine still answers
