@@ -5,7 +5,9 @@ CPU alone (``time.process_time``), so a change to the hot path shows up as micro
 a few percent. It compares, in rotating rounds: :mod:`bench.raw_app` (the floor: read the body, send the
 bytes), the engine with a repeated payload (its memo answers), and the engine with a different prompt per
 call (full policy evaluation), and the engine with a rule that delays every call by 0 ms (the fault
-path a delay benchmark takes, without the wait). ``--profile VARIANT`` runs cProfile over one variant and prints the top
+path a delay benchmark takes, without the wait), and the matcher's cost: that rule matching by a JSON path
+into the double-encoded payload plus a header (``matched``; ``matched_distinct`` with a different prompt per
+call, so nothing is memoised), and a scripted verdict answering every call (``scripted``). ``--profile VARIANT`` runs cProfile over one variant and prints the top
 frames by own time. The server stack (uvicorn + httptools, ~25 µs per request) is not in these numbers:
 ``engine_throughput`` measures the whole thing.
 """
@@ -27,7 +29,9 @@ from bench._common import console, machine_notes, round_orders
 from harness.payloads import ALLOW_PROMPT, ENGINE_QUERY, engine_chat_body
 from mock_akto.app import build_app
 from mock_akto.faults import FixedDelay
+from mock_akto.matching import Matcher
 from mock_akto.rules import FaultRule
+from mock_akto.scripted import ScriptedVerdict
 from mock_akto.server import EngineConfig
 
 App = Callable[[dict[str, Any], Callable[[], Awaitable[dict[str, Any]]], Callable[..., Awaitable[None]]], Awaitable[None]]
@@ -72,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench engine_inprocess", description=__doc__.split("\n")[0])
     parser.add_argument("--calls", type=int, default=20_000, help="calls per round (default 20,000)")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--profile", choices=("raw", "engine", "distinct", "faulted"), help="cProfile this variant instead")
+    parser.add_argument("--profile", choices=("raw", "engine", "distinct", "faulted", "matched", "matched_distinct", "scripted"), help="cProfile this variant instead")
     parser.add_argument("--top", type=int, default=30, help="frames to print with --profile")
     args = parser.parse_args(argv)
 
@@ -84,11 +88,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     engine = build_app(EngineConfig())
     faulted = build_app(EngineConfig())
     faulted.registry.global_rules.add(FaultRule(fault=FixedDelay(ms=0)))
+    matcher = Matcher.model_validate({"json": {"requestPayload.body.messages[-1].content": {"contains": "France"}},
+                                      "headers": {"host": "bench-app"}})
+    matched = build_app(EngineConfig())
+    matched.registry.global_rules.add(FaultRule(fault=FixedDelay(ms=0), match=matcher))
+    scripted = build_app(EngineConfig())
+    scripted.registry.get("default").scripts.add(ScriptedVerdict.model_validate(
+        {"match": {"prompt": {"contains": "France"}}, "answer": {"verdict": {"Allowed": False, "Reason": "scripted"}}}))
+    distinct_counter = iter(range(10**12))
     variants: dict[str, tuple[App, Callable[[int], bytes]]] = {
         "raw": (raw_app.app, lambda i: body),
         "engine": (engine, lambda i: body),
         "distinct": (engine, lambda i: head + str(next(counter)).encode() + tail),
         "faulted": (faulted, lambda i: body),
+        "matched": (matched, lambda i: body),
+        "matched_distinct": (matched, lambda i: head + str(next(distinct_counter)).encode() + tail),
+        "scripted": (scripted, lambda i: body),
     }
     console.print(machine_notes())
 
@@ -111,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 totals[name] += await _calls(app, bodies, args.calls)
         per_call = {name: total * 1e6 / (args.calls * args.rounds) for name, total in totals.items()}
         for name, us in per_call.items():
-            console.print(f"{name:>9}: {us:7.1f} µs CPU per call")
+            console.print(f"{name:>16}: {us:7.1f} µs CPU per call")
         console.print(f"full GC collections during the rounds: {gc.get_stats()[2]['collections'] - gen2}")
 
     uvloop.run(run())

@@ -29,7 +29,12 @@ _PUBLIC: dict[str, str] = {
     "load_preset": "policies",
     "available_presets": "policies",
     "FaultRule": "rules",
-    "Match": "rules",
+    "Match": "matching",
+    "Matcher": "matching",
+    "Condition": "matching",
+    "ScriptedVerdict": "scripted",
+    "VerdictStep": "scripted",
+    "VerifyResult": "verify",
     "Fault": "faults",
     "FAULTS": "faults",
     "parse_fault": "faults",
@@ -65,6 +70,7 @@ _PUBLIC: dict[str, str] = {
     "ListenerError": "errors",
     "AdminError": "errors",
     "JournalTimeout": "errors",
+    "VerificationError": "errors",
     "CliError": "errors",
 }
 
@@ -90,11 +96,14 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; tests/engine/test_public_a
     from .config import EngineConfig
     from .errors import (AdminError, BadRequest, BodyTooLarge, CliError, ClientGone, ConfigurationError,
                          JournalTimeout, ListenerError, MockAktoError, NamespaceError, PolicyLoadError,
-                         PresetFileError, RegexTimeout)
+                         PresetFileError, RegexTimeout, VerificationError)
     from .faults import (FAULTS, ChunkedDribble, ConnectionResetByPeer, Down, EmptyResponse, FailOpenVerdict,
                          Fault, FixedDelay, Hang, HtmlBody, LognormalDelay, NonJsonBody, RandomDataThenClose,
                          SchemaBreak, Status, TruncatedBody, UniformDelay, WrongContentType, parse_fault)
     from .journal import IngestRecordModel, JournalEntryModel
+    from .matching import Condition, Match, Matcher
     from .policies import Policy, PolicySet, available_presets, load_policies, load_preset
-    from .rules import FaultRule, Match
+    from .rules import FaultRule
+    from .scripted import ScriptedVerdict, VerdictStep
     from .server import EngineServer
+    from .verify import VerifyResult

@@ -6,6 +6,7 @@
     mock-akto policy list | policy load FILE | policy load --preset block-all | policy presets
     mock-akto journal [--follow] [--limit N] [--json]
     mock-akto ingest | reset [--all] | apply FILE
+    mock-akto verdict add|list|rm|clear | verify --match JSON --count N | record --target URL --out FILE
 
 Control commands talk to ``--url`` (default ``$MOCK_AKTO_URL`` or http://127.0.0.1:8090) through the
 typed :class:`~mock_akto.client.MockAktoClient`, in ``--namespace`` (default ``$MOCK_AKTO_NAMESPACE`` or
@@ -114,6 +115,7 @@ def _add_fault_flags(parser: argparse.ArgumentParser) -> None:
     match.add_argument("--connector", help="akto_connector value")
     match.add_argument("--app", help="the Akto app (host)")
     match.add_argument("--body-contains", help="substring of the raw request body")
+    match.add_argument("--match", metavar="JSON", help="a matcher (JSON paths, headers, prompt...); the flags above add to it")
     parser.add_argument("--file", type=Path, help="rule(s) from YAML/JSON instead of flags (a rule or a list)")
     parser.add_argument("--global", dest="global_scope", action="store_true", help="a rule for every namespace")
     parser.add_argument("--json", action="store_true", help="print the stored rule(s) as JSON")
@@ -171,8 +173,12 @@ def rule_from_flags(args: argparse.Namespace) -> FaultRule:
         "id": args.id, "probability": args.probability, "seed": args.seed, "first_n": args.first_n,
         "ramp_ms": args.ramp_ms,
     }.items() if value is not None}
+    if args.match is not None:
+        from .cli_features import json_arg
+
+        match_data = {**(json_arg(args.match, "--match") or {}), **match_data}
     try:
-        return FaultRule(fault=fault, match=Match(**match_data), **rule_data)
+        return FaultRule(fault=fault, match=Match.model_validate(match_data), **rule_data)
     except ValidationError as exc:
         raise CliError(f"fault add: {_flag_problems(exc, rule=True)}") from None
 
@@ -216,8 +222,17 @@ def describe_fault(fault: Any) -> str:
 
 
 def describe_match(match: Match) -> str:
-    data = match.model_dump(mode="json", exclude_defaults=True)
-    return " ".join(f"{key}={','.join(value) if isinstance(value, list) else value}" for key, value in data.items()) or "every call"
+    data = match.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+    return " ".join(f"{key}={_short(value)}" for key, value in data.items()) or "every call"
+
+
+def _short(value: Any) -> str:
+    """A matcher field in a line: ``litellm`` for a plain (any-case) equal, ``a,b`` for flags, else JSON."""
+    if isinstance(value, dict) and "equal" in value and set(value) <= {"equal", "ignore_case"}:
+        return str(value["equal"])
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return ",".join(value)
+    return json.dumps(value) if isinstance(value, (dict, list)) else str(value)
 
 
 def describe_rule(rule: FaultRule) -> str:
@@ -320,6 +335,16 @@ def cmd_serve(argv: Sequence[str]) -> int:
             load_policies(args.policies)
         except PolicyLoadError as exc:
             raise CliError(str(exc)) from None
+    try:  # refuse a bad start-up file with one line, before anything binds
+        from .record import load_recording
+        from .startup import load_state
+
+        if args.state is not None:
+            load_state(args.state)
+        if args.replay is not None:
+            load_recording(args.replay)
+    except PresetFileError as exc:
+        raise CliError(f"serve: {exc}") from None
     try:
         config = server.config_from_args(args)
     except ValidationError as exc:
@@ -432,7 +457,14 @@ def cmd_journal(args: argparse.Namespace) -> int:
         "status": args.status, "fault": args.fault,
     }.items() if value is not None}
     with _client(args) as client:
-        entries = client.journal(limit=args.limit, since=args.since, **filters)
+        if args.match is not None:
+            if args.follow or filters:
+                raise CliError("journal: --match goes without --follow and the other filters (put them in the matcher)")
+            from .cli_features import matcher_arg
+
+            entries = client.find(matcher_arg(args.match), since=args.since or 0, limit=args.limit)
+        else:
+            entries = client.journal(limit=args.limit, since=args.since, **filters)
         if not args.follow:
             for entry in entries:
                 _emit_entry(entry, args.json)
@@ -529,6 +561,10 @@ def cmd_apply(args: argparse.Namespace) -> int:
             client.clear_faults()
             stored = [client.add_fault(rule) for rule in preset.faults]
             done.append(f"{len(stored)} fault rule(s)" + (f": {', '.join(rule.id for rule in stored)}" if stored else ""))
+        if preset.verdicts is not None:
+            client.clear_verdicts()
+            scripted = [client.add_verdict(script) for script in preset.verdicts]
+            done.append(f"{len(scripted)} scripted verdict(s)")
     out.print(f"applied {escape(str(args.file or args.preset))}: {escape('; '.join(done) or 'nothing to change')}")
     return 0
 
@@ -599,7 +635,12 @@ def build_parser() -> argparse.ArgumentParser:
     reset = sub(commands, "reset", cmd_reset, "fresh policies, no fault rules, empty journal and ingest records")
     reset.add_argument("--all", action="store_true", help="every namespace and the global rules")
 
-    apply = sub(commands, "apply", cmd_apply, "set policies and fault rules from one YAML file")
+    from .cli_features import add_commands  # verdict, verify, record
+
+    add_commands(commands, sub, _client, out, _Parser)
+    journal.add_argument("--match", metavar="JSON", help="a matcher (JSON paths, headers, prompt, verdicts...)")
+
+    apply = sub(commands, "apply", cmd_apply, "set policies, fault rules and scripted verdicts from one YAML file")
     apply.add_argument("file", nargs="?", type=Path, metavar="FILE")
     apply.add_argument("--preset", help="a bundled apply file: " + (", ".join(bundled_apply_files()) or "none"))
     return parser

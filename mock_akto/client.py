@@ -12,10 +12,13 @@ from typing import Any, Iterable, Literal, Mapping
 import httpx
 from pydantic import BaseModel
 
-from .errors import AdminError, JournalTimeout
+from .errors import AdminError, JournalTimeout, VerificationError
 from .journal import IngestRecordModel, JournalEntryModel
+from .matching import Matcher, MatcherLike, as_matcher
 from .policies import Policy
 from .rules import FaultRule
+from .scripted import ScriptedVerdict
+from .verify import VerifyResult, as_verify_request
 
 NAMESPACE_HEADER = "X-Mock-Akto-Namespace"
 RuleScope = Literal["namespace", "global"]
@@ -104,7 +107,7 @@ class MockAktoClient:
         """Add a fault rule. Accepts a :class:`FaultRule`, a fault (model, dict or bare type name such as
         ``"connection_reset_by_peer"``) plus rule fields (``match=``, ``probability=``, ``first_n=``...)."""
         rule = to_rule(rule_or_fault, **rule_fields)
-        body = rule.model_dump(mode="json", exclude={"matched", "applied"})
+        body = rule.model_dump(mode="json", by_alias=True, exclude={"matched", "applied"})
         return FaultRule.model_validate(self._call("POST", "/faults/rules", params={"scope": scope}, json=body).json())
 
     def faults(self, *, scope: RuleScope = "namespace") -> list[FaultRule]:
@@ -141,6 +144,44 @@ class MockAktoClient:
 
     def clear_journal(self) -> None:
         self._call("DELETE", "/journal")
+
+    def find(self, match: MatcherLike | None = None, *, since: int = 0, limit: int = 1000) -> list[JournalEntryModel]:
+        """Journal entries matching a :class:`~mock_akto.matching.Matcher` (or its dict form)."""
+        body = {"match": _matcher_json(match), "since": since, "limit": limit}
+        return [JournalEntryModel.model_validate(e) for e in self._call("POST", "/journal/find", json=body).json()]
+
+    def verify(self, match: MatcherLike | None = None, count: int | None = None, *, at_least: int | None = None,
+               at_most: int | None = None, timeout: float = 0.0, since: int = 0, near_misses: int = 3) -> VerifyResult:
+        """Check that ``count`` calls (or ``at_least`` / ``at_most``; nothing: at least one) match, waiting up
+        to ``timeout`` seconds on the engine for enough of them. Raises :class:`VerificationError` whose
+        message lists the nearest journal entries and which part of the matcher each failed."""
+        request = as_verify_request(as_matcher(match), count=count, at_least=at_least, at_most=at_most,
+                                    timeout_ms=int(timeout * 1000), since=since, near_misses=near_misses)
+        body = request.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+        body["match"] = _matcher_json(request.match)
+        response = self._call("POST", "/verify", json=body, timeout=timeout + self.timeout)
+        result = VerifyResult.model_validate(response.json())
+        if not result.ok:
+            raise VerificationError(result.message, result)
+        return result
+
+    # -- scripted verdicts ------------------------------------------------------------------------------
+
+    def add_verdict(self, script: ScriptedVerdict | Mapping[str, Any] | None = None, **fields: Any) -> ScriptedVerdict:
+        """Script answers: a :class:`ScriptedVerdict`, its dict form, or its fields as keywords
+        (``match=..., answer={"verdict": {"Allowed": False, ...}}`` or ``sequence=[...]``)."""
+        spec = script if isinstance(script, ScriptedVerdict) else ScriptedVerdict.model_validate({**(script or {}), **fields})
+        body = spec.model_dump(mode="json", by_alias=True, exclude={"matched", "applied"}, exclude_unset=True)
+        return ScriptedVerdict.model_validate(self._call("POST", "/verdicts", json=body).json())
+
+    def verdicts(self) -> list[ScriptedVerdict]:
+        return [ScriptedVerdict.model_validate(v) for v in self._call("GET", "/verdicts").json()]
+
+    def remove_verdict(self, script_id: str) -> None:
+        self._call("DELETE", f"/verdicts/{script_id}")
+
+    def clear_verdicts(self) -> None:
+        self._call("DELETE", "/verdicts")
 
     # -- ingest records ---------------------------------------------------------------------------------
 
@@ -180,6 +221,10 @@ class MockAktoClient:
         if not target:
             raise ValueError("no namespace to delete")
         self._call("DELETE", f"/namespaces/{target}")
+
+
+def _matcher_json(match: MatcherLike | None) -> dict[str, Any]:
+    return as_matcher(match).model_dump(mode="json", by_alias=True, exclude_unset=True)
 
 
 def _policy(policy: Policy | Mapping[str, Any]) -> Policy:

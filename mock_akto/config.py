@@ -7,6 +7,7 @@ config without depending on each other (no import circle), and so ``import mock_
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
@@ -35,4 +36,8 @@ class EngineConfig(BaseModel):
     journal_max_bytes: int = Field(DEFAULT_MAX_PAYLOAD_BYTES, ge=1, description="payload characters per ring")
     max_body_bytes: int = Field(DEFAULT_MAX_BODY_BYTES, ge=1, description="larger request bodies get 413")
     max_namespaces: int = Field(DEFAULT_MAX_NAMESPACES, ge=1, description="namespaces one engine keeps at most")
+    state_path: Path | None = Field(None, description="apply file or folder loaded at start: policies, faults, verdicts")
+    replay_file: Path | None = Field(None, description="a `mock-akto record` file: recorded calls get recorded verdicts")
+    replay_miss: Literal["policies", "fail"] = Field(
+        "policies", description="a call the replay file lacks: the policies decide, or it fails loudly (500)")
     log_level: str = "warning"

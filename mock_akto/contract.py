@@ -11,6 +11,7 @@ policies, ingest record, fault, journal. Error answers copy the real services: t
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import logging
 import re
@@ -48,7 +49,8 @@ from .faults import Down, Fault
 from .journal import IngestRecord, JournalEntry, truncate
 from .namespaces import Namespace, NamespaceRegistry
 from .protocol import arrived_at
-from .rules import CallInfo
+from .matching import CallInfo
+from .scripted import VerdictStep
 from .types import Message, Receive, Scope, Send
 
 log = logging.getLogger("mock_akto.contract")
@@ -223,10 +225,11 @@ class Reply:
         """About how many characters memoising this reply holds (body, answer, journal copies)."""
         return len(body) + len(self.answer.body) + self.draft.size
 
-    def call_info(self, body: bytes) -> CallInfo:
-        """What fault rules match on, built on the first call that needs it (rules only read it)."""
+    def call_info(self, body: bytes, query_string: bytes = b"") -> CallInfo:
+        """What fault rules and scripted verdicts match on, built on the first call that needs it (they only
+        read it; its derived views are computed once per memoised reply)."""
         if self._call_info is None:
-            self._call_info = _call_info(self.draft, body)
+            self._call_info = _call_info(self.draft, body, query_string, self.answer.status)
         return self._call_info
 
     def entry(self, when: float, method: str, path: str) -> JournalEntry:
@@ -298,6 +301,8 @@ class ContractRoutes:
             ns.journal.append(self._sealed(entry, ns, started))
             return
         reply = self._reply(ns, path, method, scope["query_string"], body)
+        if len(ns.scripts) and reply.answer.status == 200:  # no script: one length check on the hot path
+            reply = self._scripted_reply(ns, reply, path, scope["query_string"], body)
         entry = reply.entry(when, method, path)
         if reply.ingest is not None:
             ns.ingest.append(reply.ingest.stamped(ns.ingest.next_seq(), when))
@@ -308,8 +313,8 @@ class ContractRoutes:
             await send(reply.start)
             await send(reply.message)
             return
-        await self._answer(scope, receive, send, ns, entry, reply.answer, reply.call_info(body), started,
-                           (reply.start, reply.message))
+        await self._answer(scope, receive, send, ns, entry, reply.answer, reply.call_info(body, scope["query_string"]),
+                           started, (reply.start, reply.message))
 
     def _reply(self, ns: Namespace, path: str, method: str, query_string: bytes, body: bytes) -> Reply:
         """The reply to this exact call: memoised per namespace, computed by the route otherwise."""
@@ -323,6 +328,45 @@ class ContractRoutes:
             if memoisable and keep:
                 ns.replies.remember(key, reply, reply.size(body))
         return reply
+
+    def _scripted_reply(self, ns: Namespace, reply: Reply, path: str, query_string: bytes, body: bytes) -> Reply:
+        """The reply a scripted verdict gives this call, or ``reply`` when none matches (never memoised:
+        a sequence answers the same body differently each time)."""
+        picked = ns.scripts.pick(reply.call_info(body, query_string))
+        if picked is None:
+            return reply
+        script_id, index, step = picked
+        note = f"scripted verdict {script_id} step {index + 1}"
+        if step.policies:
+            draft = dataclasses.replace(reply.draft, note=f"{note}: the policies decide")
+            return Reply(reply.answer, draft, reply.ingest, keep=False)
+        if step.fail is not None:
+            draft = dataclasses.replace(reply.draft, note=note, error=step.fail)
+            return Reply(Answer.of_json(failure_body(step.fail, "scripted failure"), 500), draft, None, keep=False)
+        answer, request_verdict, response_verdict, result = self._scripted_answer(reply.draft, path, step)
+        draft = dataclasses.replace(reply.draft, note=note)
+        draft.request_verdict = self._journal_verdict(draft, request_verdict)
+        draft.response_verdict = self._journal_verdict(draft, response_verdict)
+        ingest = dataclasses.replace(reply.ingest, verdict=result) if reply.ingest is not None else None
+        return Reply(answer, draft, ingest, keep=False)
+
+    @staticmethod
+    def _scripted_answer(draft: JournalEntry, path: str, step: VerdictStep
+                         ) -> tuple[Answer, Verdict | None, Verdict | None, dict[str, Any] | None]:
+        """The 200 answer with the step's verdicts (the policies' for a direction the step leaves out),
+        shaped as the route answers: the ingestion service's envelope (merged when both directions ran),
+        or a bare verdict from ``/api/validate/*``."""
+        if path == VALIDATE_REQUEST_PATH:
+            verdict = step.for_request() or draft.request_verdict or Verdict()
+            return Answer.of_json(verdict.to_wire()), verdict, None, None
+        if path == VALIDATE_RESPONSE_PATH:
+            verdict = step.for_response() or draft.response_verdict or Verdict()
+            return Answer.of_json(verdict.to_wire()), None, verdict, None
+        flags = draft.flags or _NO_FLAGS
+        request_verdict = (step.for_request() or draft.request_verdict) if flags.guardrails else None
+        response_verdict = (step.for_response() or draft.response_verdict) if flags.response_guardrails else None
+        result = guardrails_result(request_verdict, response_verdict)
+        return Answer.of_json(success_body(result)), request_verdict, response_verdict, result
 
     # -- steps --------------------------------------------------------------------------------------------
 
@@ -436,15 +480,7 @@ class ContractRoutes:
         response_verdict = (
             ns.policies.evaluate(response_payload or "", "response", app) if flags.response_guardrails else None
         )
-        if request_verdict is not None and response_verdict is not None:
-            result: dict[str, Any] | None = merge_verdicts(request_verdict, response_verdict)
-        elif request_verdict is not None:
-            result = request_verdict.to_wire()
-        elif response_verdict is not None:
-            result = response_verdict.to_wire()
-        else:
-            result = None
-        answer_json = success_body(result)
+        answer_json = success_body(guardrails_result(request_verdict, response_verdict))
         return orjson.dumps(answer_json), answer_json, request_verdict, response_verdict
 
     def _validate_request(self, method: str, query_string: bytes, body: bytes, ns: Namespace,
@@ -621,11 +657,24 @@ class ContractRoutes:
         return entry
 
 
-def _call_info(entry: JournalEntry, body: bytes) -> CallInfo:
-    """What fault rules can match on for a call, from its journal entry and raw body."""
+def guardrails_result(request_verdict: Verdict | None, response_verdict: Verdict | None) -> dict[str, Any] | None:
+    """The ``guardrailsResult`` of the directions that ran: one verdict flat, both merged, none: absent."""
+    if request_verdict is not None and response_verdict is not None:
+        return merge_verdicts(request_verdict, response_verdict)
+    if request_verdict is not None:
+        return request_verdict.to_wire()
+    if response_verdict is not None:
+        return response_verdict.to_wire()
+    return None
+
+
+def _call_info(entry: JournalEntry, body: bytes, query_string: bytes = b"", status: int | None = None) -> CallInfo:
+    """What fault rules and scripted verdicts match on for a call, from its draft journal entry and raw body."""
     flags = entry.flags or _NO_FLAGS
     return CallInfo(path=entry.path, method=entry.method, flags=flags, connector=flags.akto_connector,
-                    app=entry.app, body_text=body.decode("utf-8", errors="replace"), namespace=entry.namespace)
+                    app=entry.app, body_text=body.decode("utf-8", errors="replace"), namespace=entry.namespace,
+                    query_string=query_string, request_verdict=entry.request_verdict,
+                    response_verdict=entry.response_verdict, status=status)
 
 
 def _blank_entry(ns: Namespace, when: float, method: str, path: str) -> JournalEntry:

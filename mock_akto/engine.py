@@ -16,7 +16,9 @@ from .faults import Down
 from .listeners import ListenerManager
 from .namespaces import JournalLimits, Namespace, NamespaceRegistry
 from .policies import default_policies, load_policies
+from .record import load_recording, replay_scripts
 from .rules import FaultRule, RuleBook
+from .startup import StartupState, load_state
 
 if TYPE_CHECKING:
     import uvicorn
@@ -31,8 +33,14 @@ class Engine:
         self.config = config or EngineConfig()
         cfg = self.config
         base = load_policies(cfg.policies_file) if cfg.policies_file else default_policies()
+        state = load_state(cfg.state_path) if cfg.state_path is not None else StartupState()
+        if state.policies is not None:
+            base = state.policies
+        scripts = list(state.scripts)
+        if cfg.replay_file is not None:
+            scripts.extend(replay_scripts(load_recording(cfg.replay_file), miss=cfg.replay_miss))
         self.registry = NamespaceRegistry(
-            base_policies=base,
+            base_policies=base, base_rules=state.rules, base_scripts=scripts,
             limits=JournalLimits(max_entries=cfg.journal_size, max_payload_bytes=cfg.journal_max_bytes,
                                  ingest_max_entries=cfg.ingest_size),
             max_namespaces=cfg.max_namespaces,

@@ -16,6 +16,7 @@ act in, ``TimeoutError`` for a wait that ran out), so ``except ValueError`` keep
     ├── ListenerError         (RuntimeError) an extra listener could not be opened
     ├── AdminError            (RuntimeError) the admin API refused a client call; ``status``, ``detail``
     ├── JournalTimeout        (TimeoutError) a journal wait ended before N entries; ``entries``
+    ├── VerificationError     (AssertionError) a verification failed; ``result`` carries the near-misses
     └── CliError              a ``mock-akto`` command failure, one line on stderr; ``code``
 """
 
@@ -103,6 +104,15 @@ class JournalTimeout(MockAktoError, TimeoutError):
     def __init__(self, message: str, entries: list[JournalEntryModel]) -> None:
         super().__init__(message)
         self.entries = entries
+
+
+class VerificationError(MockAktoError, AssertionError):
+    """:meth:`MockAktoClient.verify` found the wrong number of matching calls; the message names the nearest
+    journal entries and what each failed; ``result`` is the engine's whole answer."""
+
+    def __init__(self, message: str, result: Any) -> None:
+        super().__init__(message)
+        self.result = result
 
 
 class CliError(MockAktoError):

@@ -18,7 +18,8 @@ from .config import DEFAULT_MAX_NAMESPACES
 from .errors import NamespaceError
 from .journal import DEFAULT_MAX_ENTRIES, DEFAULT_MAX_PAYLOAD_BYTES, BoundedLog, IngestRecord, JournalEntry
 from .policies import PolicySet, default_policies
-from .rules import RuleBook
+from .rules import FaultRule, RuleBook
+from .scripted import ScriptBook, ScriptedVerdict
 
 DEFAULT_NAMESPACE = "default"
 NAMESPACE_HEADER = b"x-mock-akto-namespace"
@@ -97,6 +98,7 @@ class Namespace:
         self.name = name
         self._policies = policies
         self.rules = RuleBook()
+        self.scripts = ScriptBook()
         self.journal = journal
         self.ingest = ingest
         self.down = False
@@ -119,9 +121,10 @@ class Namespace:
         self.replies.clear()
 
     def reset(self, policies: PolicySet) -> None:
-        """Back to a fresh namespace (default policies, no rules, empty journal and records)."""
+        """Back to a fresh namespace (start-up policies, no rules or scripts, empty journal and records)."""
         self.policies = policies
         self.rules.clear()
+        self.scripts.clear()
         self.journal.clear()
         self.ingest.clear()
 
@@ -141,8 +144,12 @@ class NamespaceRegistry:
     """
 
     def __init__(self, *, base_policies: PolicySet | None = None, limits: JournalLimits | None = None,
-                 max_namespaces: int = DEFAULT_MAX_NAMESPACES) -> None:
+                 max_namespaces: int = DEFAULT_MAX_NAMESPACES, base_rules: Iterable[FaultRule] = (),
+                 base_scripts: Iterable[ScriptedVerdict] = ()) -> None:
         self.base_policies = base_policies if base_policies is not None else default_policies()
+        #: The start-up state (``serve --state``): every new or reset namespace gets its own armed copies.
+        self.base_rules = list(base_rules)
+        self.base_scripts = list(base_scripts)
         self.limits = limits or JournalLimits()
         self.max_namespaces = max_namespaces
         self.global_rules = RuleBook()
@@ -169,6 +176,7 @@ class NamespaceRegistry:
                 journal=BoundedLog(self.limits.max_entries, self.limits.max_payload_bytes),
                 ingest=BoundedLog(self.limits.ingest_max_entries, self.limits.max_payload_bytes),
             )
+            self._seed(ns)
             self._namespaces[name] = ns
         return ns
 
@@ -231,7 +239,14 @@ class NamespaceRegistry:
     def reset(self, name: str) -> Namespace:
         ns = self.get(name)
         ns.reset(self._fresh_policies())
+        self._seed(ns)
         return ns
+
+    def _seed(self, ns: Namespace) -> None:
+        for rule in self.base_rules:
+            ns.rules.add(rule)
+        for script in self.base_scripts:
+            ns.scripts.add(script)
 
     def remove(self, name: str) -> bool:
         """Forget a namespace (and its keys); ``default`` is only reset. Its ports must be closed first."""

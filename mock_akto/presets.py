@@ -6,6 +6,9 @@
         fault: {type: fixed_delay, ms: 300}
         probability: 0.5
         seed: 7
+    verdicts:                           # ScriptedVerdict, exactly as /__admin/verdicts takes it
+      - match: {prompt: {contains: wire money}}
+        answer: {verdict: {Allowed: false, Reason: fraud, behaviour: block}}
 
 A section that is left out leaves that part of the namespace alone; a section that is present replaces
 it (``faults: []`` clears the rules). Bundled apply files live in ``mock_akto/presets/faults/``, apart
@@ -24,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from .errors import PresetFileError
 from .policies import Policy, PolicySet, available_presets, describe_validation_error
 from .rules import FaultRule
+from .scripted import ScriptedVerdict
 
 FAULT_PRESET_FOLDER = "faults"
 
@@ -37,6 +41,7 @@ class PresetFile(BaseModel):
     policies: list[Policy] | None = Field(None, description="replace the namespace's policies with these")
     policy_preset: str | None = Field(None, description="or with a bundled policy preset")
     faults: list[FaultRule] | None = Field(None, description="replace the namespace's fault rules with these")
+    verdicts: list[ScriptedVerdict] | None = Field(None, description="replace the namespace's scripted verdicts")
 
     @model_validator(mode="after")
     def _coherent(self) -> "PresetFile":
@@ -46,11 +51,11 @@ class PresetFile(BaseModel):
             PolicySet(policies=self.policies)  # duplicate names are refused here, before anything is sent
         if self.policy_preset is not None and self.policy_preset not in available_presets():
             raise ValueError(f"unknown policy preset {self.policy_preset!r}; available: {', '.join(available_presets())}")
-        if self.faults is not None:
-            ids = [rule.id for rule in self.faults]
-            duplicates = sorted({rule_id for rule_id in ids if ids.count(rule_id) > 1})
+        for section, items in (("fault rule", self.faults), ("scripted verdict", self.verdicts)):
+            ids = [item.id for item in items or []]
+            duplicates = sorted({item_id for item_id in ids if ids.count(item_id) > 1})
             if duplicates:
-                raise ValueError(f"duplicate fault rule id(s): {', '.join(duplicates)}")
+                raise ValueError(f"duplicate {section} id(s): {', '.join(duplicates)}")
         return self
 
 
@@ -62,7 +67,7 @@ def parse_preset_file(text: str, source: str = "<apply file>") -> PresetFile:
         where = f" line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
         raise PresetFileError(f"{source}:{where}: not valid YAML: {getattr(exc, 'problem', None) or exc}") from None
     if not isinstance(data, dict):
-        raise PresetFileError(f"{source}: expected a mapping with 'policies' / 'policy_preset' and/or 'faults', "
+        raise PresetFileError(f"{source}: expected a mapping with 'policies' / 'policy_preset', 'faults' and/or 'verdicts', "
                               f"got {type(data).__name__}")
     try:
         return PresetFile.model_validate(data)

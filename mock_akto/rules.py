@@ -1,6 +1,6 @@
 """Fault scripting: which calls get which fault, how often, and for how long.
 
-A :class:`FaultRule` pairs a :class:`Match` with one ``fault`` (or a ``sequence`` of faults, one per
+A :class:`FaultRule` pairs a :class:`~mock_akto.matching.Matcher` (``match``) with one ``fault`` (or a ``sequence`` of faults, one per
 applied call) and the chaos knobs peers lack or spread over several tools: a ``probability`` rolled on a
 per-rule RNG (``seed`` makes the applied/not pattern repeatable), ``first_n`` (fail the first N matching
 calls, then recover), and ``ramp_ms`` (probability grows linearly from 0 after the rule is added:
@@ -20,93 +20,21 @@ on ``applied`` (so the client sees its steps in order even with a probability be
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 import uuid
-from dataclasses import dataclass, field
-from fnmatch import fnmatchcase
-from typing import Annotated, Callable
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from akto_wire import GUARDRAILS, RESPONSE_GUARDRAILS, Direction, FlagName, Flags
-
+from .errors import RegexTimeout
 from .faults import Down, Fault
+from .matching import CallInfo, Match
 
-_GLOB_CHARS = frozenset("*?[")
+__all__ = ["CallInfo", "FaultRule", "Match", "RuleBook"]
 
-
-@dataclass
-class CallInfo:
-    """What a rule can match on, gathered by the engine once per call.
-
-    ``path`` is the route without the ``/ns/<name>`` prefix and without the query string;
-    ``body_text`` is the raw request body decoded as UTF-8 (with replacement).
-    """
-
-    path: str = "/api/http-proxy"
-    method: str = "POST"
-    flags: Flags = field(default_factory=Flags)
-    connector: str = ""
-    app: str = ""
-    body_text: str = ""
-    namespace: str = "default"
-
-
-class Match(BaseModel):
-    """Which calls a rule applies to; every field is optional and all given fields must hold."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    path: str | None = Field(None, description="exact path, or a glob when it contains * ? or [")
-    method: str | None = Field(None, description="HTTP method, any case")
-    direction: Direction | None = Field(
-        None, description="'request': the guardrails flag is on; 'response': response_guardrails is on"
-    )
-    flags: list[FlagName] = Field(default_factory=list, description="flags that must all be on")
-    connector: str | None = Field(None, description="akto_connector value, any case")
-    app: str | None = Field(None, description="the Akto app (the host the connector reports), any case")
-    body_contains: str | None = Field(None, description="substring of the raw request body")
-
-    def matches(self, call: CallInfo) -> bool:
-        accepts = self.compile()
-        return accepts is None or accepts(call)
-
-    def compile(self) -> Callable[[CallInfo], bool] | None:
-        """One predicate testing only the given fields (``None``: every call matches), with the
-        case-folding and glob decision done once here rather than on every call."""
-        checks: list[Callable[[CallInfo], bool]] = []
-        if self.path is not None:
-            path = self.path
-            if _GLOB_CHARS.isdisjoint(path):  # exact unless it has glob characters (then * also spans /)
-                checks.append(lambda call: call.path == path)
-            else:
-                checks.append(lambda call: fnmatchcase(call.path, path))
-        if self.method is not None:
-            method = self.method.upper()
-            checks.append(lambda call: call.method.upper() == method)
-        required = list(self.flags)
-        if self.direction is not None:
-            required.append(GUARDRAILS if self.direction == "request" else RESPONSE_GUARDRAILS)
-        if required:
-            names = tuple(dict.fromkeys(required))
-            checks.append(lambda call: all(getattr(call.flags, name) for name in names))
-        if self.connector is not None:
-            connector = self.connector.casefold()
-            checks.append(lambda call: call.connector.casefold() == connector)
-        if self.app is not None:
-            app = self.app.casefold()
-            checks.append(lambda call: call.app.casefold() == app)
-        if self.body_contains is not None:
-            needle = self.body_contains
-            checks.append(lambda call: needle in call.body_text)
-        if not checks:
-            return None
-        if len(checks) == 1:
-            return checks[0]
-        every = tuple(checks)
-        return lambda call: all(check(call) for check in every)
-
+log = logging.getLogger("mock_akto.rules")
 
 def _new_rule_id() -> str:
     return uuid.uuid4().hex[:8]
@@ -182,8 +110,15 @@ class _ArmedRule:
 
     def consider(self, call: CallInfo, now: float) -> Fault | None:
         """Count a matching call, roll the dice, and return the fault to apply (or ``None``)."""
-        if not self.live(now) or (self.accepts is not None and not self.accepts(call)):
+        if not self.live(now):
             return None
+        if self.accepts is not None:
+            try:
+                if not self.accepts(call):
+                    return None
+            except RegexTimeout as exc:  # a slow pattern skips this rule for this call, loudly
+                log.warning("fault rule %s: %s", self.spec.id, exc)
+                return None
         self.matched += 1
         if self.rng.random() >= self.effective_probability(now):
             return None

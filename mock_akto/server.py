@@ -196,6 +196,12 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES, help="413 above this size")
     parser.add_argument("--max-namespaces", type=int, default=DEFAULT_MAX_NAMESPACES,
                         help="namespaces kept at most; a call that would create one more gets 400")
+    parser.add_argument("--state", type=Path, default=None, metavar="PATH",
+                        help="apply file or folder of them loaded at start (policies, faults, verdicts)")
+    parser.add_argument("--replay", type=Path, default=None, metavar="FILE",
+                        help="a `mock-akto record` file: recorded calls get the recorded verdicts")
+    parser.add_argument("--replay-miss", choices=["policies", "fail"], default="policies",
+                        help="a call not in the replay file: the policies decide (default), or 500 naming the miss")
     parser.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"])
 
 
@@ -205,6 +211,7 @@ def config_from_args(args: argparse.Namespace) -> EngineConfig:
         token=SecretStr(args.token) if args.token else None,
         journal_size=args.journal_size, ingest_size=args.journal_size,
         max_body_bytes=args.max_body_bytes, max_namespaces=args.max_namespaces, log_level=args.log_level,
+        state_path=args.state, replay_file=args.replay, replay_miss=args.replay_miss,
     )
 
 

@@ -71,8 +71,8 @@ class ResetResult(BaseModel):
 
 _ERROR_MEANINGS = {
     400: "the body is not JSON, or the namespace named by the call is invalid",
-    404: "no such policy, preset, fault rule, listener or namespace",
-    409: "a fault rule with this id exists already, or the port cannot be listened on",
+    404: "no such policy, preset, fault rule, scripted verdict, listener or namespace",
+    409: "a fault rule or scripted verdict with this id exists already, or the port cannot be listened on",
 }
 
 

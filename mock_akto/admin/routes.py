@@ -12,10 +12,14 @@ from fastapi import APIRouter
 from ..journal import IngestRecordModel, JournalEntryModel
 from ..policies import Policy
 from ..rules import FaultRule
+from ..scripted import ScriptedVerdict
+from ..verify import VerifyResult
 from . import handlers_faults as faults
 from . import handlers_journal as journal
 from . import handlers_namespaces as namespaces
 from . import handlers_policies as policies
+from . import handlers_scripted as scripted
+from . import handlers_verify as verify
 from .models import Count, Health, ListenerInfo, NamespaceInfo, ResetResult, WaitResult, errors
 
 ADMIN_PREFIX = "/__admin"
@@ -48,6 +52,14 @@ ROUTES: tuple[AdminRoute, ...] = (
     AdminRoute("POST",   "/faults/rules",            faults.add_rule,             FaultRule, 201, errors(409)),
     AdminRoute("DELETE", "/faults/rules/{rule_id}",  faults.delete_rule,          None, 204, errors(404)),
     AdminRoute("DELETE", "/faults/rules",            faults.clear_rules,          None, 204),
+    # scripted verdicts (answers instead of the policies)
+    AdminRoute("GET",    "/verdicts",                scripted.list_verdicts,      list[ScriptedVerdict]),
+    AdminRoute("POST",   "/verdicts",                scripted.add_verdict,        ScriptedVerdict, 201, errors(409)),
+    AdminRoute("DELETE", "/verdicts/{script_id}",    scripted.delete_verdict,     None, 204, errors(404)),
+    AdminRoute("DELETE", "/verdicts",                scripted.clear_verdicts,     None, 204),
+    # matcher queries: journal search, verification with near-misses
+    AdminRoute("POST",   "/journal/find",            verify.find,                 list[JournalEntryModel]),
+    AdminRoute("POST",   "/verify",                  verify.verify,               VerifyResult),
     # journal and ingest records
     AdminRoute("GET",    "/journal",                 journal.journal,             list[JournalEntryModel]),
     AdminRoute("GET",    "/journal/count",           journal.journal_count,       Count),

@@ -66,3 +66,26 @@ def test_the_environment_variable_is_the_default_of_the_engine_url_setting(
     result = run_inner(pytester, monkeypatch)
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*ENGINE_URL=http://127.0.0.1:9/from-env*"])
+
+
+FAILS_AFTER_A_CALL = '''
+import httpx
+
+def test_fails(akto):
+    httpx.post(akto.url + "/api/http-proxy?guardrails=true&akto_connector=litellm",
+               json={"requestPayload": "jailbreak-canary"}, timeout=10)
+    assert False, "the test's own failure"
+'''
+
+
+def test_a_failing_test_shows_its_namespace_journal_in_the_report(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, akto_engine,  # noqa: ANN001
+) -> None:
+    for name in SETTINGS_ENV:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AKTO_HARNESS_ENGINE_URL", akto_engine.url)  # the inner suite reuses this worker's engine
+    pytester.makepyfile(test_inner=FAILS_AFTER_A_CALL)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:xdist", timeout=90)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*the test's own failure*", "*akto journal (namespace *, newest 20)*",
+                                 "*#1 * POST /api/http-proxy -> 200 *connector=litellm*"])
