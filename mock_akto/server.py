@@ -33,7 +33,7 @@ from .config import (
     EngineConfig,
 )
 from .journal import DEFAULT_MAX_ENTRIES
-from .protocol import TransportExposingProtocol
+from .protocol import LIMITS_ATTRIBUTE, ConnectionLimits, TransportExposingProtocol
 
 READY_PREFIX = "mock-akto listening on "
 
@@ -69,7 +69,11 @@ def build_server(config: EngineConfig, on_ready: Callable[[EngineUvicornServer],
         timeout_graceful_shutdown=2,
         server_header=False,
         proxy_headers=False,  # nothing reads the client address; one middleware less on every call
+        timeout_keep_alive=config.keep_alive,
     )
+    setattr(uv_config, LIMITS_ATTRIBUTE, ConnectionLimits(
+        max_connections=config.max_connections, header_timeout=config.header_timeout,
+        body_timeout=config.body_timeout, max_header_bytes=config.max_header_bytes))
     server = EngineUvicornServer(uv_config, on_ready=on_ready)
     app.engine.attach_server(server)
     return server
