@@ -8,6 +8,7 @@ scripts a fault gets the same validation errors as the YAML and the CLI, before 
 from __future__ import annotations
 
 import os
+from urllib.parse import quote
 from typing import Any, Iterable, Literal, Mapping
 
 import httpx
@@ -97,7 +98,7 @@ class MockAktoClient:
         return Policy.model_validate(self._call("POST", "/policies", json=_policy(policy).model_dump(mode="json")).json())
 
     def delete_policy(self, name: str) -> None:
-        self._call("DELETE", f"/policies/{name}")
+        self._call("DELETE", f"/policies/{quote(name, safe='')}")  # any name: "/", "?", "#" and "%" too
 
     def presets(self) -> list[str]:
         return self._call("GET", "/policies/presets").json()

@@ -506,9 +506,7 @@ class ContractRoutes:
         if request_headers:  # a connector that forwards credentials must not put them in the journal
             if self._token and self._token in request_headers:
                 request_headers = request_headers.replace(self._token, "***")
-            for key in self.registry.api_keys():
-                if key in request_headers:
-                    request_headers = request_headers.replace(key, "***")
+            request_headers = self.registry.mask_api_keys(request_headers)
             length = len(request_headers)
             if length > cap:
                 request_headers, length, entry.truncated = request_headers[:cap], cap, True

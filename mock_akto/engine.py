@@ -36,11 +36,12 @@ class Engine:
             limits=JournalLimits(max_entries=cfg.journal_size, max_payload_bytes=cfg.journal_max_bytes,
                                  ingest_max_entries=cfg.ingest_size),
             max_namespaces=cfg.max_namespaces,
+            max_api_keys=cfg.max_api_keys,
         )
         token = cfg.token.get_secret_value() if cfg.token is not None else None
         self.contract = ContractRoutes(self.registry, token=token, max_body_bytes=cfg.max_body_bytes,
                                        payload_cap=cfg.journal_payload_cap)
-        self.listeners = ListenerManager(self.registry, host=cfg.host)
+        self.listeners = ListenerManager(self.registry, host=cfg.host, max_listeners=cfg.max_listeners)
         self._timers: set[asyncio.TimerHandle] = set()
 
     def attach_server(self, server: "uvicorn.Server") -> None:

@@ -85,6 +85,10 @@ class ListenerError(MockAktoError, RuntimeError):
     """A listener could not be opened (no running server, or the port is taken)."""
 
 
+class LimitReached(ConfigurationError):
+    """An admin call would take the engine past one of its limits (listeners, API keys); says which."""
+
+
 # -- the Python client and the command line --------------------------------------------------------------
 
 

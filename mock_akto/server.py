@@ -26,7 +26,9 @@ from .config import (
     DEFAULT_BODY_TIMEOUT_S,
     DEFAULT_HEADER_TIMEOUT_S,
     DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_API_KEYS,
     DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_LISTENERS,
     DEFAULT_MAX_NAMESPACES,
     ADMIN_TOKEN_ENV,
     TOKEN_ENV,
@@ -211,6 +213,10 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                         f"cross-origin and non-JSON state changes)")
     parser.add_argument("--max-connections", type=int, default=DEFAULT_MAX_CONNECTIONS,
                         help="open connections at most; one more is answered 503 and closed")
+    parser.add_argument("--max-listeners", type=int, default=DEFAULT_MAX_LISTENERS,
+                        help="extra listeners at most; one more is refused with 400")
+    parser.add_argument("--max-api-keys", type=int, default=DEFAULT_MAX_API_KEYS,
+                        help="registered API keys at most; one more is refused with 400")
     parser.add_argument("--header-timeout", type=float, default=DEFAULT_HEADER_TIMEOUT_S,
                         help="seconds a client may take to send its request headers (then 408, closed)")
     parser.add_argument("--body-timeout", type=float, default=DEFAULT_BODY_TIMEOUT_S,
@@ -227,7 +233,7 @@ def config_from_args(args: argparse.Namespace) -> EngineConfig:
         host=args.host, port=args.port, policies_file=args.policies,
         token=SecretStr(args.token) if args.token else None,
         admin_token=SecretStr(args.admin_token) if args.admin_token else None,
-        max_connections=args.max_connections, header_timeout=args.header_timeout, body_timeout=args.body_timeout,
+        max_connections=args.max_connections, max_listeners=args.max_listeners, max_api_keys=args.max_api_keys, header_timeout=args.header_timeout, body_timeout=args.body_timeout,
         journal_size=args.journal_size, ingest_size=args.journal_size,
         max_body_bytes=args.max_body_bytes, max_namespaces=args.max_namespaces, log_level=args.log_level,
     )

@@ -4,7 +4,7 @@ from typing import Literal
 
 from fastapi import HTTPException
 
-from ..errors import ListenerError, NamespaceError
+from ..errors import LimitReached, ListenerError, NamespaceError
 from .deps import NS, EngineDep, invalid_field
 from .models import ApiKeyRequest, Health, ListenerInfo, ListenerRequest, NamespaceInfo, ResetResult
 
@@ -32,6 +32,8 @@ async def open_listener(engine: EngineDep, ns: NS, request: ListenerRequest | No
     request = request or ListenerRequest()
     try:
         listener = await engine.listeners.open(request.namespace or ns.name, request.port)
+    except LimitReached as exc:
+        raise HTTPException(400, str(exc)) from None
     except NamespaceError as exc:
         raise invalid_field("namespace", request.namespace, str(exc)) from None
     except ListenerError as exc:
@@ -61,6 +63,8 @@ async def register_api_key(engine: EngineDep, ns: NS, request: ApiKeyRequest) ->
     """Calls whose ``Authorization`` is this key land in the namespace (and pass the token check)."""
     try:
         engine.registry.register_api_key(request.api_key, request.namespace or ns.name)
+    except LimitReached as exc:
+        raise HTTPException(400, str(exc)) from None
     except NamespaceError as exc:
         raise invalid_field("namespace", request.namespace, str(exc)) from None
 
