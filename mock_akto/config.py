@@ -10,7 +10,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from .journal import DEFAULT_MAX_ENTRIES, DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_PAYLOAD_CAP
+from .journal import DEFAULT_MAX_ENTRIES, DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_MEMORY_BUDGET_BYTES, DEFAULT_PAYLOAD_CAP
 
 #: Where the engine, the CLI and the client find the contract token and the admin token by default (the
 #: environment keeps them out of the process list).
@@ -55,6 +55,8 @@ class EngineConfig(BaseModel):
     ingest_size: int = Field(DEFAULT_MAX_ENTRIES, ge=1, description="ingest records kept per namespace")
     journal_payload_cap: int = Field(DEFAULT_PAYLOAD_CAP, ge=0, description="characters kept of each payload")
     journal_max_bytes: int = Field(DEFAULT_MAX_PAYLOAD_BYTES, ge=1, description="payload characters per ring")
+    memory_budget_bytes: int = Field(DEFAULT_MEMORY_BUDGET_BYTES, ge=1, description=(
+        "payload characters all journals and ingest records hold together; the oldest are evicted first"))
     max_body_bytes: int = Field(DEFAULT_MAX_BODY_BYTES, ge=1, description="larger request bodies get 413")
     max_namespaces: int = Field(DEFAULT_MAX_NAMESPACES, ge=1, description="namespaces one engine keeps at most")
     max_admin_body_bytes: int = Field(DEFAULT_MAX_ADMIN_BODY_BYTES, ge=1, description="larger admin bodies get 413")

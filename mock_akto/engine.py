@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from .config import EngineConfig
 from .contract import ContractRoutes
 from .faults import Down
+from .journal import MemoryBudget
 from .listeners import ListenerManager
 from .namespaces import JournalLimits, Namespace, NamespaceRegistry
 from .policies import default_policies, load_policies
@@ -34,7 +35,7 @@ class Engine:
         self.registry = NamespaceRegistry(
             base_policies=base,
             limits=JournalLimits(max_entries=cfg.journal_size, max_payload_bytes=cfg.journal_max_bytes,
-                                 ingest_max_entries=cfg.ingest_size),
+                                 ingest_max_entries=cfg.ingest_size, budget=MemoryBudget(cfg.memory_budget_bytes)),
             max_namespaces=cfg.max_namespaces,
             max_api_keys=cfg.max_api_keys,
         )

@@ -18,7 +18,7 @@ import orjson
 
 from .config import DEFAULT_MAX_API_KEYS, DEFAULT_MAX_NAMESPACES
 from .errors import LimitReached, NamespaceError
-from .journal import DEFAULT_MAX_ENTRIES, DEFAULT_MAX_PAYLOAD_BYTES, BoundedLog, IngestRecord, JournalEntry
+from .journal import DEFAULT_MAX_ENTRIES, DEFAULT_MAX_PAYLOAD_BYTES, BoundedLog, IngestRecord, JournalEntry, MemoryBudget
 from .policies import PolicySet, default_policies
 from .rules import RuleBook
 
@@ -135,6 +135,8 @@ class JournalLimits:
     max_entries: int = DEFAULT_MAX_ENTRIES
     max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES
     ingest_max_entries: int = DEFAULT_MAX_ENTRIES
+    #: Shared by every ring of the engine (None: only each ring's own bounds).
+    budget: MemoryBudget | None = None
 
 
 class NamespaceRegistry:
@@ -171,8 +173,8 @@ class NamespaceRegistry:
             ns = Namespace(
                 name=name,
                 policies=self._fresh_policies(),
-                journal=BoundedLog(self.limits.max_entries, self.limits.max_payload_bytes),
-                ingest=BoundedLog(self.limits.ingest_max_entries, self.limits.max_payload_bytes),
+                journal=BoundedLog(self.limits.max_entries, self.limits.max_payload_bytes, self.limits.budget),
+                ingest=BoundedLog(self.limits.ingest_max_entries, self.limits.max_payload_bytes, self.limits.budget),
             )
             self._namespaces[name] = ns
         return ns
@@ -270,7 +272,12 @@ class NamespaceRegistry:
             return True
         self._api_keys = {key: owner for key, owner in self._api_keys.items() if owner != name}
         self._forget_answers()
-        return self._namespaces.pop(name, None) is not None
+        ns = self._namespaces.pop(name, None)
+        if ns is None:
+            return False
+        ns.journal.clear()  # gives its characters back to the engine-wide budget
+        ns.ingest.clear()
+        return True
 
     def refresh_down(self, now: float | None = None) -> list[Namespace]:
         """Recompute each namespace's ``down`` from the rule books; the namespaces whose state changed."""

@@ -10,7 +10,11 @@ from .models import ApiKeyRequest, Health, ListenerInfo, ListenerRequest, Namesp
 
 
 async def health(engine: EngineDep, ns: NS) -> Health:
-    return Health(namespace=ns.name, namespaces=len(engine.registry.all()))
+    budget = engine.registry.limits.budget
+    if budget is None:
+        return Health(namespace=ns.name, namespaces=len(engine.registry.all()))
+    return Health(namespace=ns.name, namespaces=len(engine.registry.all()), memory_budget_bytes=budget.max_bytes,
+                  memory_used_bytes=budget.used, evicted_by_budget=budget.evicted)
 
 
 async def reset(engine: EngineDep, ns: NS, scope: Literal["namespace", "all"] = "namespace") -> ResetResult:

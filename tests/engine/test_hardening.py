@@ -283,3 +283,25 @@ def test_a_policy_whose_name_holds_a_slash_can_be_deleted(make_engine, name: str
 def http() -> Iterator[httpx.Client]:
     with httpx.Client(timeout=30.0, trust_env=False) as client:
         yield client
+
+
+# --------------------------------------------------------------------------------------------- 4: memory budget
+
+
+def test_one_engine_wide_budget_evicts_the_oldest_entries_of_any_namespace_and_counts_them(make_engine, http) -> None:
+    engine = make_engine(memory_budget_bytes=100_000, journal_max_bytes=10_000_000)
+    chunk = "p" * 10_000  # each call's journal entry holds ~10,000 payload characters
+    for index in range(6):  # 60,000 characters in namespace a
+        http.post(f"{engine.url}/ns/a{PROXY}", json=envelope(chunk + str(index)), params={"guardrails": "true"})
+    health = http.get(engine.url + "/__admin/health").json()
+    assert health["evicted_by_budget"] == 0 and 60_000 <= health["memory_used_bytes"] <= 100_000
+    for index in range(6):  # 60,000 more in namespace b: the budget evicts a's oldest first
+        http.post(f"{engine.url}/ns/b{PROXY}", json=envelope(chunk + str(index)), params={"guardrails": "true"})
+    health = http.get(engine.url + "/__admin/health").json()
+    assert health["memory_used_bytes"] <= 100_000
+    assert health["evicted_by_budget"] >= 2
+    kept_a = [entry["request_payload"][-1] for entry in http.get(f"{engine.url}/ns/a/__admin/journal").json()]
+    assert kept_a == [str(index) for index in range(6 - len(kept_a), 6)] and len(kept_a) < 6  # the newest stay
+    assert len(http.get(f"{engine.url}/ns/b/__admin/journal").json()) == 6
+    assert http.delete(f"{engine.url}/__admin/namespaces/a").status_code == 204
+    assert http.get(engine.url + "/__admin/health").json()["memory_used_bytes"] <= 61_000  # a's share given back
