@@ -76,8 +76,9 @@ _PLAIN_TOKEN = re.compile(r'[ !#-\[\]-~]*')
 #: the engine could not judge: blocked, with a reason saying why, never allowed in silence.
 #: Distinct matches one call may collect for redaction.
 MAX_REDACTIONS = 1000
-#: Seconds one evaluation may take, checked between rules and texts.
-SCAN_DEADLINE_S = 2.0
+#: Seconds one evaluation may take, checked between rules and texts (connectors wait 5 s by default: a verdict
+#: later than that is thrown away anyway; a clean 10 MB payload takes about 1 s on an idle core).
+SCAN_DEADLINE_S = 5.0
 UNSCANNABLE_POLICY = "scan-budget"
 
 
