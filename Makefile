@@ -8,7 +8,7 @@ MITM_VENV := .venv-mitm
 PIP_FLAGS := --quiet --disable-pip-version-check --no-input
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-fast venvs clean bench
+.PHONY: demo test test-fast venvs clean bench soak
 .PHONY: test-docker
 
 $(VENV)/.stamp: pyproject.toml
@@ -43,6 +43,10 @@ test-docker: venvs
 
 bench: venvs
 	$(VENV)/bin/python -m bench
+
+## make soak: issue 11's fuzz, slow-attack and memory figures against one engine process (a few minutes).
+soak: venvs
+	$(VENV)/bin/python -m bench soak
 
 clean:
 	rm -rf $(VENV) $(MITM_VENV) reports .pytest_cache

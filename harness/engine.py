@@ -18,7 +18,8 @@ from typing import Mapping, Sequence
 import httpx
 
 from mock_akto.client import MockAktoClient
-from mock_akto.server import READY_PREFIX, TOKEN_ENV
+from mock_akto.config import ADMIN_TOKEN_ENV, TOKEN_ENV
+from mock_akto.server import READY_PREFIX
 
 from .process import ManagedProcess, ProcessService
 
@@ -29,7 +30,8 @@ _names = itertools.count(1)
 class EngineProcess(ProcessService):
     """``python -m mock_akto serve`` in a child process; usable as a context manager.
 
-    ``token`` is passed through the environment (never on the command line, where ``ps`` shows it).
+    ``token`` and ``admin_token`` are passed through the environment (never on the command line, where
+    ``ps`` shows them); :meth:`client` sends the admin token (``admin_token``, else ``token``).
     """
 
     def __init__(
@@ -39,6 +41,7 @@ class EngineProcess(ProcessService):
         host: str = "127.0.0.1",
         port: int = 0,
         token: str | None = None,
+        admin_token: str | None = None,
         policies: str | os.PathLike[str] | None = None,
         extra_args: Sequence[str] = (),
         env: Mapping[str, str] | None = None,
@@ -51,6 +54,9 @@ class EngineProcess(ProcessService):
         child_env = dict(env or {})
         if token is not None:
             child_env[TOKEN_ENV] = token
+        if admin_token is not None:
+            child_env[ADMIN_TOKEN_ENV] = admin_token
+        self.admin_token = admin_token or token
         self.url: str | None = None
         self.process = ManagedProcess("mock-akto", argv, ready=self._ready, env=child_env,
                                       startup_timeout=startup_timeout)
@@ -82,7 +88,7 @@ class EngineProcess(ProcessService):
     def client(self, namespace: str | None = None) -> MockAktoClient:
         if self.url is None:
             raise RuntimeError("the engine is not running")
-        return MockAktoClient(self.url, namespace)
+        return MockAktoClient(self.url, namespace, admin_token=self.admin_token)
 
 
 def unique_namespace(hint: str = "t") -> str:
@@ -107,9 +113,10 @@ class EngineNamespace:
     client: MockAktoClient
 
     @classmethod
-    def open(cls, engine_url: str, hint: str = "t") -> "EngineNamespace":
+    def open(cls, engine_url: str, hint: str = "t", *, admin_token: str | None = None) -> "EngineNamespace":
+        """A new namespace with its own listener (``admin_token``: what the engine's admin API requires)."""
         name = unique_namespace(hint)
-        client = MockAktoClient(engine_url, name)
+        client = MockAktoClient(engine_url, name, admin_token=admin_token)
         try:
             url = client.create_listener()
         except Exception:
@@ -135,6 +142,7 @@ class ExternalEngine:
     """An engine somebody else runs (``AKTO_HARNESS_ENGINE_URL``): same surface as :class:`EngineProcess`."""
 
     url: str
+    admin_token: str | None = None  # None: the client's default ($MOCK_AKTO_ADMIN_TOKEN, $MOCK_AKTO_TOKEN)
 
     def client(self, namespace: str | None = None) -> MockAktoClient:
-        return MockAktoClient(self.url, namespace)
+        return MockAktoClient(self.url, namespace, admin_token=self.admin_token)

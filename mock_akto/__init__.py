@@ -68,6 +68,7 @@ _PUBLIC: dict[str, str] = {
     "PresetFileError": "errors",
     "RegexTimeout": "errors",
     "ListenerError": "errors",
+    "LimitReached": "errors",
     "AdminError": "errors",
     "JournalTimeout": "errors",
     "VerificationError": "errors",
@@ -95,7 +96,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; tests/engine/test_public_a
     from .client import MockAktoClient
     from .config import EngineConfig
     from .errors import (AdminError, BadRequest, BodyTooLarge, CliError, ClientGone, ConfigurationError,
-                         JournalTimeout, ListenerError, MockAktoError, NamespaceError, PolicyLoadError,
+                         JournalTimeout, LimitReached, ListenerError, MockAktoError, NamespaceError, PolicyLoadError,
                          PresetFileError, RegexTimeout, VerificationError)
     from .faults import (FAULTS, ChunkedDribble, ConnectionResetByPeer, Down, EmptyResponse, FailOpenVerdict,
                          Fault, FixedDelay, Hang, HtmlBody, LognormalDelay, NonJsonBody, RandomDataThenClose,

@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 
 from .admin import ADMIN_PREFIX, NAMESPACE_SCOPE_KEY, build_admin
+from .admin.guard import AdminGuard
 from .config import EngineConfig
 from .contract import IncomingCall
 from .engine import Engine
@@ -27,7 +28,9 @@ class EngineApp:
         self.engine = engine
         self.registry = engine.registry
         self.contract = engine.contract
-        self.admin = build_admin(engine)
+        config = engine.config
+        self.admin = AdminGuard(build_admin(engine), token=config.admin_secret(),
+                                max_body_bytes=config.max_admin_body_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]

@@ -7,11 +7,14 @@ scripts a fault gets the same validation errors as the YAML and the CLI, before 
 
 from __future__ import annotations
 
+import os
+from urllib.parse import quote
 from typing import Any, Iterable, Literal, Mapping
 
 import httpx
 from pydantic import BaseModel
 
+from .config import ADMIN_TOKEN_ENV, TOKEN_ENV
 from .errors import AdminError, JournalTimeout, VerificationError
 from .journal import IngestRecordModel, JournalEntryModel
 from .matching import Matcher, MatcherLike, as_matcher
@@ -28,11 +31,18 @@ class MockAktoClient:
     """Admin calls for one namespace of one engine (``namespace=None``: the ``default`` namespace)."""
 
     def __init__(self, base_url: str, namespace: str | None = None, timeout: float = 10.0,
-                 *, transport: httpx.BaseTransport | None = None) -> None:
+                 *, admin_token: str | None = None, transport: httpx.BaseTransport | None = None) -> None:
+        """``admin_token``: what the engine's admin API requires (``--admin-token``, else its ``--token``);
+        default ``$MOCK_AKTO_ADMIN_TOKEN``, else ``$MOCK_AKTO_TOKEN``, else none."""
         self.base_url = base_url.rstrip("/")
         self.namespace = namespace
         self.timeout = timeout
+        if admin_token is None:
+            admin_token = os.environ.get(ADMIN_TOKEN_ENV) or os.environ.get(TOKEN_ENV) or None
+        self._admin_token = admin_token
         headers = {NAMESPACE_HEADER: namespace} if namespace else {}
+        if admin_token:
+            headers["Authorization"] = f"Bearer {admin_token}"
         # Plain-HTTP engines need no CA bundle; loading one costs ~30 ms per client (one per test).
         verify = not self.base_url.startswith("http://")
         self._http = httpx.Client(base_url=self.base_url, timeout=timeout, headers=headers, trust_env=False,
@@ -40,7 +50,7 @@ class MockAktoClient:
 
     def for_namespace(self, namespace: str) -> "MockAktoClient":
         """Another client for the same engine, bound to ``namespace``."""
-        return MockAktoClient(self.base_url, namespace, self.timeout)
+        return MockAktoClient(self.base_url, namespace, self.timeout, admin_token=self._admin_token)
 
     def close(self) -> None:
         self._http.close()
@@ -91,7 +101,7 @@ class MockAktoClient:
         return Policy.model_validate(self._call("POST", "/policies", json=_policy(policy).model_dump(mode="json")).json())
 
     def delete_policy(self, name: str) -> None:
-        self._call("DELETE", f"/policies/{name}")
+        self._call("DELETE", f"/policies/{quote(name, safe='')}")  # any name: "/", "?", "#" and "%" too
 
     def presets(self) -> list[str]:
         return self._call("GET", "/policies/presets").json()

@@ -11,11 +11,13 @@ policies, ingest record, fault, journal. Error answers copy the real services: t
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import html
 import logging
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -83,6 +85,13 @@ LEGACY_PAYLOAD_IGNORED = "body has legacy `payload` field, ignored: the contract
 LEGACY_PAYLOAD_EVALUATED = ("body has legacy `payload` field, evaluated in place of the empty responsePayload "
                             "(/validate/response accepts it)")
 LEGACY_PAYLOAD_EMPTY = "body has an empty legacy `payload` field, ignored"
+#: Bodies above this size are parsed and judged on a worker thread (issue 11: a 10 MB payload of emails held
+#: the event loop for 13 s). A scan of a few MB runs for a second on the detectors' C calls; on the loop
+#: every other call, /health included, would wait that long. Small bodies stay on the loop (a thread hop
+#: costs more than their whole evaluation).
+OFFLOAD_BODY_BYTES = 256 * 1024
+#: Worker threads for those (the GIL runs one at a time anyway; two let a second big call start parsing).
+SCAN_THREADS = 2
 #: Bodies up to this size are memoised per exact call (bigger ones would not fit the memo's bound anyway).
 _MEMO_BODY_LIMIT = 1024 * 1024
 
@@ -258,12 +267,18 @@ class ContractRoutes:
         self.max_body_bytes = max_body_bytes
         self.payload_cap = payload_cap
         self._flags: dict[tuple[Any, ...], Flags] = {}
+        self._pool: ThreadPoolExecutor | None = None
         self._apps: dict[str, str] = {}
         self._routes: dict[str, Callable[[str, bytes, bytes, Namespace, JournalEntry], RouteResult]] = {
             HTTP_PROXY_PATH: self._http_proxy,
             VALIDATE_REQUEST_PATH: self._validate_request,
             VALIDATE_RESPONSE_PATH: self._validate_response,
         }
+
+    def _scan_pool(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(SCAN_THREADS, thread_name_prefix="mock-akto-scan")
+        return self._pool
 
     def handles(self, path: str) -> bool:
         return path in self._routes or path == HEALTH_PATH
@@ -300,7 +315,11 @@ class ContractRoutes:
             entry.done = True
             ns.journal.append(self._sealed(entry, ns, started))
             return
-        reply = self._reply(ns, path, method, scope["query_string"], body)
+        if len(body) > OFFLOAD_BODY_BYTES:  # judged on a worker thread: the event loop keeps serving others
+            reply = await asyncio.get_running_loop().run_in_executor(
+                self._scan_pool(), self._reply, ns, path, method, scope["query_string"], body)
+        else:
+            reply = self._reply(ns, path, method, scope["query_string"], body)
         if len(ns.scripts) and reply.answer.status == 200:  # no script: one length check on the hot path
             reply = self._scripted_reply(ns, reply, path, scope["query_string"], body)
         entry = reply.entry(when, method, path)
@@ -542,9 +561,7 @@ class ContractRoutes:
         if request_headers:  # a connector that forwards credentials must not put them in the journal
             if self._token and self._token in request_headers:
                 request_headers = request_headers.replace(self._token, "***")
-            for key in self.registry.api_keys():
-                if key in request_headers:
-                    request_headers = request_headers.replace(key, "***")
+            request_headers = self.registry.mask_api_keys(request_headers)
             length = len(request_headers)
             if length > cap:
                 request_headers, length, entry.truncated = request_headers[:cap], cap, True

@@ -22,6 +22,13 @@ __all__ = ["DETECTORS", "DETECTOR_NAMES", "Detector", "Rule", "ScanBatch", "Scan
 _DIGITS = "0123456789"
 
 
+def _count_digits(text: str) -> int:
+    """ASCII digits in ``text``. A generator, not ``sum(map(...))``: between the ten C-level counts the
+    interpreter may switch threads, so a multi-megabyte scan on a worker thread does not hold the GIL (and
+    the engine's event loop) for the whole count."""
+    return sum(text.count(digit) for digit in _DIGITS)
+
+
 class ScanText:
     """One extracted text with what the guards need: its lower-case form, and its digit count on demand."""
 
@@ -35,7 +42,7 @@ class ScanText:
     @property
     def digits(self) -> int:
         if self._digits is None:
-            self._digits = sum(map(self.text.count, _DIGITS))
+            self._digits = _count_digits(self.text)
         return self._digits
 
 
@@ -55,7 +62,7 @@ class ScanBatch:
         # One lower() over the joined texts equals joining each lowered text: "\n" is neither cased nor
         # case-ignorable, so even final-sigma rules see the same word boundaries.
         self.lower = "\n".join(self._raw).lower()
-        self.digits = sum(map(self.lower.count, _DIGITS))
+        self.digits = _count_digits(self.lower)
 
     @property
     def texts(self) -> list[ScanText]:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from .config import EngineConfig
 from .contract import ContractRoutes
 from .faults import Down
+from .journal import MemoryBudget
 from .listeners import ListenerManager
 from .namespaces import JournalLimits, Namespace, NamespaceRegistry
 from .policies import default_policies, load_policies
@@ -42,13 +43,14 @@ class Engine:
         self.registry = NamespaceRegistry(
             base_policies=base, base_rules=state.rules, base_scripts=scripts,
             limits=JournalLimits(max_entries=cfg.journal_size, max_payload_bytes=cfg.journal_max_bytes,
-                                 ingest_max_entries=cfg.ingest_size),
+                                 ingest_max_entries=cfg.ingest_size, budget=MemoryBudget(cfg.memory_budget_bytes)),
             max_namespaces=cfg.max_namespaces,
+            max_api_keys=cfg.max_api_keys,
         )
         token = cfg.token.get_secret_value() if cfg.token is not None else None
         self.contract = ContractRoutes(self.registry, token=token, max_body_bytes=cfg.max_body_bytes,
                                        payload_cap=cfg.journal_payload_cap)
-        self.listeners = ListenerManager(self.registry, host=cfg.host)
+        self.listeners = ListenerManager(self.registry, host=cfg.host, max_listeners=cfg.max_listeners)
         self._timers: set[asyncio.TimerHandle] = set()
 
     def attach_server(self, server: "uvicorn.Server") -> None:

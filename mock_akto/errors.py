@@ -11,7 +11,8 @@ act in, ``TimeoutError`` for a wait that ran out), so ``except ValueError`` keep
     ├── ConfigurationError    (ValueError) a name, file or preset the engine cannot use
     │   ├── NamespaceError    an invalid namespace name, or one too many namespaces
     │   ├── PolicyLoadError   a policy file or preset that does not load
-    │   └── PresetFileError   an apply file (policies and faults) that does not load
+    │   ├── PresetFileError   an apply file (policies and faults) that does not load
+    │   └── LimitReached      one listener or API key too many (the admin API answers 400)
     ├── RegexTimeout          (RuntimeError) a policy's regex ran past its time budget on a payload
     ├── ListenerError         (RuntimeError) an extra listener could not be opened
     ├── AdminError            (RuntimeError) the admin API refused a client call; ``status``, ``detail``
@@ -84,6 +85,10 @@ class RegexTimeout(MockAktoError, RuntimeError):
 
 class ListenerError(MockAktoError, RuntimeError):
     """A listener could not be opened (no running server, or the port is taken)."""
+
+
+class LimitReached(ConfigurationError):
+    """An admin call would take the engine past one of its limits (listeners, API keys); says which."""
 
 
 # -- the Python client and the command line --------------------------------------------------------------

@@ -50,7 +50,9 @@ _ENCODED_PAYLOAD_KEYS = frozenset({"body", "raw"})
 #: Keys whose value is tool input: every string leaf is text, whatever its key.
 _TOOL_INPUT_KEYS = frozenset({"arguments", "input"})
 
-#: Deeper JSON is not walked: no connector nests text this deep, and recursion must stay bounded.
+#: Below this depth the walk stops recursing (recursion must stay bounded) and takes every string leaf of
+#: what is left with an explicit stack, skipping nothing: no connector nests text this deep, so whatever is
+#: down there was put there to hide from the scan (issue 11: text in 254+ lists was never scanned).
 MAX_DEPTH = 256
 
 
@@ -86,7 +88,7 @@ def _walk_leaves(value: Any, texts: list[str], depth: int) -> None:
     if isinstance(value, str):
         _add(value, texts)
     elif depth > MAX_DEPTH:
-        return
+        _deep_leaves(value, texts)
     elif isinstance(value, dict):
         for child in value.values():
             _walk_leaves(child, texts, depth + 1)
@@ -101,6 +103,7 @@ def _walk_payload(value: Any, texts: list[str], depth: int) -> None:
         _add(value, texts)
         return
     if depth > MAX_DEPTH:
+        _deep_leaves(value, texts)
         return
     if isinstance(value, list):
         for child in value:
@@ -135,6 +138,19 @@ def _walk_payload(value: Any, texts: list[str], depth: int) -> None:
                 _walk_leaves(child, texts, depth + 1)
         else:
             _walk_payload(child, texts, depth + 1)
+
+
+def _deep_leaves(value: Any, texts: list[str]) -> None:
+    """Every string leaf (keys' values and list items) under ``value`` in document order, without recursion."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            _add(item, texts)
+        elif isinstance(item, dict):
+            stack.extend(reversed(list(item.values())))
+        elif isinstance(item, list):
+            stack.extend(reversed(item))
 
 
 def decode_json_container(text: str) -> Any:

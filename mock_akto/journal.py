@@ -25,6 +25,9 @@ DEFAULT_MAX_ENTRIES = 10_000
 DEFAULT_PAYLOAD_CAP = 64 * 1024
 #: Total payload characters one ring may hold before it drops its oldest entries.
 DEFAULT_MAX_PAYLOAD_BYTES = 64 * 1024 * 1024
+#: Total payload characters every ring of the engine may hold together (journals and ingest records of all
+#: namespaces): without it each namespace adds its own ~65 MB and the namespace cap allowed ~65 GB.
+DEFAULT_MEMORY_BUDGET_BYTES = 256 * 1024 * 1024
 
 
 def truncate(text: str | None, cap: int) -> tuple[str | None, bool]:
@@ -231,6 +234,45 @@ class IngestQuery:
 # --------------------------------------------------------------------------------------------- the ring
 
 
+class MemoryBudget:
+    """One engine-wide bound on the payload characters all rings hold together; the oldest entry of the
+    whole engine is evicted first (whichever namespace holds it), and every eviction is counted.
+
+    The rings report what they add and free; the budget remembers (ring, seq) in append order, so the
+    oldest entry is found without scanning the rings. Not thread-safe: it lives on the event loop.
+    """
+
+    def __init__(self, max_bytes: int = DEFAULT_MEMORY_BUDGET_BYTES) -> None:
+        self.max_bytes = max_bytes
+        self.used = 0
+        self.evicted = 0
+        self._order: deque[tuple[BoundedLog[Any], int]] = deque()
+
+    def added(self, ring: "BoundedLog[Any]", seq: int, size: int) -> None:
+        """``ring`` appended entry ``seq`` (net ``size`` characters, after its own bounds dropped some)."""
+        self.used += size
+        self._order.append((ring, seq))
+        while self.used > self.max_bytes and self._order:
+            oldest_ring, oldest_seq = self._order.popleft()
+            if oldest_ring is ring and oldest_seq == seq:
+                self._order.appendleft((ring, seq))  # never evict what was just added
+                break
+            freed = oldest_ring.evict_oldest(oldest_seq)
+            if freed is not None:
+                self.used -= freed
+                self.evicted += 1
+        if len(self._order) > 2 * 65_536 and len(self._order) > 4 * self._live():
+            self._order = deque((r, s) for r, s in self._order if r.holds(s))  # forget entries gone on their own
+
+    def released(self, size: int) -> None:
+        """A ring freed ``size`` characters on its own (its bounds, a clear, a removed namespace)."""
+        self.used -= size
+
+    def _live(self) -> int:
+        rings = {id(ring): ring for ring, _ in self._order}
+        return sum(len(ring) for ring in rings.values())
+
+
 class _Record(Protocol):
     seq: int
     done: bool
@@ -247,11 +289,13 @@ class BoundedLog(Generic[R]):
     meaningful. Not thread-safe: it lives on the engine's event loop, like everything that touches it.
     """
 
-    def __init__(self, max_entries: int = DEFAULT_MAX_ENTRIES, max_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES) -> None:
+    def __init__(self, max_entries: int = DEFAULT_MAX_ENTRIES, max_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+                 budget: "MemoryBudget | None" = None) -> None:
         if max_entries < 1:
             raise ValueError("max_entries must be at least 1")
         self.max_entries = max_entries
         self.max_bytes = max_bytes
+        self.budget = budget
         self._items: deque[R] = deque()
         self._bytes = 0
         self._next_seq = 1
@@ -268,10 +312,30 @@ class BoundedLog(Generic[R]):
         items = self._items
         items.append(item)
         self._bytes += item.size
+        released = 0
         while len(items) > self.max_entries or (self._bytes > self.max_bytes and len(items) > 1):
-            self._bytes -= items.popleft().size
+            size = items.popleft().size
+            self._bytes -= size
+            released += size
             self.dropped += 1
+        if self.budget is not None:
+            self.budget.added(self, item.seq, item.size - released)
         self.notify()
+
+    def evict_oldest(self, seq: int) -> int | None:
+        """Drop the oldest entry if it is ``seq`` (the budget's pick): the characters freed, None if it is
+        not here any more (dropped by the ring's own bounds, or cleared)."""
+        items = self._items
+        if not items or items[0].seq != seq:
+            return None
+        size = items.popleft().size
+        self._bytes -= size
+        self.dropped += 1
+        return size
+
+    def holds(self, seq: int) -> bool:
+        items = self._items
+        return bool(items) and items[0].seq <= seq <= items[-1].seq
 
     def notify(self) -> None:
         """Wake the waiters (an entry was added or finished); free when nobody waits."""
@@ -280,6 +344,8 @@ class BoundedLog(Generic[R]):
             self._changed = None
 
     def clear(self) -> None:
+        if self.budget is not None:
+            self.budget.released(self._bytes)
         self._items.clear()
         self._bytes = 0
         self._generation += 1

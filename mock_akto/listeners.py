@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .errors import ListenerError
+from .errors import LimitReached, ListenerError
 from .namespaces import NamespaceRegistry
 
 if TYPE_CHECKING:
@@ -45,9 +45,10 @@ class Listener:
 class ListenerManager:
     """Opens, takes down, brings back and closes the namespace listeners of one engine."""
 
-    def __init__(self, registry: NamespaceRegistry, host: str = "127.0.0.1") -> None:
+    def __init__(self, registry: NamespaceRegistry, host: str = "127.0.0.1", max_listeners: int = 1000) -> None:
         self.registry = registry
         self.host = host
+        self.max_listeners = max_listeners
         self._uvicorn: "uvicorn.Server | None" = None
         self._listeners: dict[int, Listener] = {}
 
@@ -64,6 +65,9 @@ class ListenerManager:
     async def open(self, namespace: str, port: int = 0) -> Listener:
         """A new listener for ``namespace`` (created if needed); down at once if the namespace is down."""
         ns = self.registry.get(namespace)
+        if len(self._listeners) >= self.max_listeners:
+            raise LimitReached(f"the engine already has {len(self._listeners)} listeners (its limit, max_listeners); "
+                               f"close some with DELETE /__admin/listeners/<port>")
         server = await self._serve(port)
         bound = server.sockets[0].getsockname()[1]
         listener = Listener(port=bound, namespace=ns.name, host=self.host, server=server)

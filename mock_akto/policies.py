@@ -23,6 +23,7 @@ as the real service does.
 from __future__ import annotations
 
 import re
+import time
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -68,6 +69,21 @@ DEFAULT_REDACTION = "[REDACTED]"
 _PRESET_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
 #: Printable ASCII without ``"`` and ``\``: such a token reads the same inside JSON-encoded payloads.
 _PLAIN_TOKEN = re.compile(r'[ !#-\[\]-~]*')
+
+
+#: The work one evaluation may do (issue 11: 528,000 emails in one legal-size payload took 13 s to redact
+#: while every other call waited). Past either bound the field is answered as the contract allows for text
+#: the engine could not judge: blocked, with a reason saying why, never allowed in silence.
+#: Distinct matches one call may collect for redaction.
+MAX_REDACTIONS = 1000
+#: Seconds one evaluation may take, checked between rules and texts (connectors wait 5 s by default: a verdict
+#: later than that is thrown away anyway; a clean 10 MB payload takes about 1 s on an idle core).
+SCAN_DEADLINE_S = 5.0
+UNSCANNABLE_POLICY = "scan-budget"
+
+
+class ScanBudgetExceeded(Exception):
+    """An evaluation passed :data:`MAX_REDACTIONS` or :data:`SCAN_DEADLINE_S`; the message says which."""
 
 
 #: How long one search of one user regex over one text may run (seconds). Linear patterns take
@@ -277,8 +293,9 @@ class _CompiledPolicy:
                 return detector.name
         return None
 
-    def collect_redactions(self, batch: ScanBatch, found: dict[str, str]) -> str | None:
-        """Add every matched substring (and its token) to ``found``; the first rule that matched, or None."""
+    def collect_redactions(self, batch: ScanBatch, found: dict[str, str], deadline: float) -> str | None:
+        """Add every matched substring (and its token) to ``found``; the first rule that matched, or None.
+        :class:`ScanBudgetExceeded` past :data:`MAX_REDACTIONS` matches or the ``deadline``."""
         first: str | None = "any" if self.matches_any else None
         default_token = self.replacement if self.replacement is not None else DEFAULT_REDACTION
         if self.keyword_pattern is not None and self._keyword_in(batch.lower):
@@ -287,6 +304,8 @@ class _CompiledPolicy:
                     first = first or self.keyword_rule
                     for match in self.keyword_pattern.finditer(scan.text):
                         found.setdefault(match.group(0), default_token)
+                        if len(found) > MAX_REDACTIONS:
+                            raise ScanBudgetExceeded(f"more than {MAX_REDACTIONS} distinct sensitive matches to redact")
         for pattern in self.regexes:
             for scan in batch.texts:
                 try:
@@ -294,6 +313,9 @@ class _CompiledPolicy:
                         if match.end() > match.start():
                             first = first or "regex"
                             found.setdefault(match.group(0), default_token)
+                            if len(found) > MAX_REDACTIONS:
+                                raise ScanBudgetExceeded(
+                                    f"more than {MAX_REDACTIONS} distinct sensitive matches to redact")
                 except TimeoutError:
                     raise RegexTimeout(self.name, pattern.pattern, REGEX_TIMEOUT_S) from None
         for detector in self.detectors:
@@ -304,6 +326,9 @@ class _CompiledPolicy:
                 for start, end in detector.spans(scan):
                     first = first or detector.name
                     found.setdefault(scan.text[start:end], token)
+                    if len(found) > MAX_REDACTIONS:
+                        raise ScanBudgetExceeded(f"more than {MAX_REDACTIONS} distinct sensitive matches to redact")
+                _check_deadline(deadline)
         return first
 
     def _keyword_in(self, lower: str) -> bool:
@@ -362,27 +387,37 @@ class _Plan:
         return scope
 
     def evaluate(self, field_text: str, direction: str, app: str | None) -> Verdict:
+        try:
+            return self._evaluate(field_text, direction, app)
+        except ScanBudgetExceeded as exceeded:
+            return unscannable_verdict(str(exceeded))
+
+    def _evaluate(self, field_text: str, direction: str, app: str | None) -> Verdict:
         blockers, flaggers, redactors = self._scope(direction, app)
         if not (blockers or flaggers or redactors):
             return Verdict(allowed=True, modified_payload=field_text)
+        deadline = time.monotonic() + SCAN_DEADLINE_S
         batch = ScanBatch(extract_texts(field_text))
         for policy in blockers:
             rule = policy.first_match(batch)
             if rule is not None:
                 return policy.verdict(rule, allowed=False, modified=False, payload="")
+            _check_deadline(deadline)
         flagged: tuple[_CompiledPolicy, str] | None = None
         for policy in flaggers:
             rule = policy.first_match(batch)
             if rule is not None:
                 flagged = (policy, rule)
                 break
+            _check_deadline(deadline)
         replacements: dict[str, str] = {}
         redacted_by: tuple[_CompiledPolicy, str] | None = None
         for policy in redactors:
-            rule = policy.collect_redactions(batch, replacements)
+            rule = policy.collect_redactions(batch, replacements, deadline)
             if rule is not None and redacted_by is None:
                 redacted_by = (policy, rule)
         payload = redact_in_place(field_text, replacements)
+        _check_deadline(deadline)
         modified = payload != field_text
         if flagged is not None:
             policy, rule = flagged
@@ -391,6 +426,21 @@ class _Plan:
             policy, rule = redacted_by
             return policy.verdict(rule, allowed=True, modified=modified, payload=payload)
         return Verdict(allowed=True, modified_payload=field_text)
+
+
+def _check_deadline(deadline: float) -> None:
+    if time.monotonic() > deadline:
+        raise ScanBudgetExceeded(f"scanning took longer than the engine's {SCAN_DEADLINE_S:g} s budget per call")
+
+
+def unscannable_verdict(why: str) -> Verdict:
+    """A block for text the engine could not judge within its per-call budget: the reason says so."""
+    reason = f"Payload could not be scanned: {why}"
+    return Verdict(
+        allowed=False, reason=reason, modified=False, modified_payload="", behaviour=Behaviour.BLOCK,
+        metadata=ThreatMetadata(policy_name=UNSCANNABLE_POLICY, rule_violated=UNSCANNABLE_POLICY, severity="HIGH",
+                                reason=reason),
+    )
 
 
 # --- loading -----------------------------------------------------------------------------------------------

@@ -22,12 +22,22 @@ from pydantic import SecretStr
 
 from .app import build_app
 from .engine import Engine
-from .config import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_NAMESPACES, EngineConfig
+from .config import (
+    DEFAULT_BODY_TIMEOUT_S,
+    DEFAULT_HEADER_TIMEOUT_S,
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_API_KEYS,
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_LISTENERS,
+    DEFAULT_MAX_NAMESPACES,
+    ADMIN_TOKEN_ENV,
+    TOKEN_ENV,
+    EngineConfig,
+)
 from .journal import DEFAULT_MAX_ENTRIES
-from .protocol import TransportExposingProtocol
+from .protocol import LIMITS_ATTRIBUTE, ConnectionLimits, TransportExposingProtocol
 
 READY_PREFIX = "mock-akto listening on "
-TOKEN_ENV = "MOCK_AKTO_TOKEN"
 
 
 class EngineUvicornServer(uvicorn.Server):
@@ -61,7 +71,11 @@ def build_server(config: EngineConfig, on_ready: Callable[[EngineUvicornServer],
         timeout_graceful_shutdown=2,
         server_header=False,
         proxy_headers=False,  # nothing reads the client address; one middleware less on every call
+        timeout_keep_alive=config.keep_alive,
     )
+    setattr(uv_config, LIMITS_ATTRIBUTE, ConnectionLimits(
+        max_connections=config.max_connections, header_timeout=config.header_timeout,
+        body_timeout=config.body_timeout, max_header_bytes=config.max_header_bytes))
     server = EngineUvicornServer(uv_config, on_ready=on_ready)
     app.engine.attach_server(server)
     return server
@@ -191,7 +205,22 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=0, help="port; 0 picks a free one (default 0)")
     parser.add_argument("--policies", type=Path, default=None, metavar="FILE", help="policies YAML")
     parser.add_argument("--token", default=os.environ.get(TOKEN_ENV), help=f"require this Authorization value on "
-                        f"/api/* (raw or Bearer); default ${TOKEN_ENV}, which keeps it out of the process list")
+                        f"/api/* (raw or Bearer); default ${TOKEN_ENV}, which keeps it out of the process list; "
+                        f"the admin API then needs it too, unless --admin-token is set")
+    parser.add_argument("--admin-token", default=os.environ.get(ADMIN_TOKEN_ENV),
+                        help=f"require this Authorization value on /__admin (default ${ADMIN_TOKEN_ENV}, else the "
+                        f"--token; with neither the admin API is open to loopback callers, but still refuses "
+                        f"cross-origin and non-JSON state changes)")
+    parser.add_argument("--max-connections", type=int, default=DEFAULT_MAX_CONNECTIONS,
+                        help="open connections at most; one more is answered 503 and closed")
+    parser.add_argument("--max-listeners", type=int, default=DEFAULT_MAX_LISTENERS,
+                        help="extra listeners at most; one more is refused with 400")
+    parser.add_argument("--max-api-keys", type=int, default=DEFAULT_MAX_API_KEYS,
+                        help="registered API keys at most; one more is refused with 400")
+    parser.add_argument("--header-timeout", type=float, default=DEFAULT_HEADER_TIMEOUT_S,
+                        help="seconds a client may take to send its request headers (then 408, closed)")
+    parser.add_argument("--body-timeout", type=float, default=DEFAULT_BODY_TIMEOUT_S,
+                        help="seconds a client may take to send a request body (then 408, closed)")
     parser.add_argument("--journal-size", type=int, default=DEFAULT_MAX_ENTRIES, help="journal entries per namespace")
     parser.add_argument("--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES, help="413 above this size")
     parser.add_argument("--max-namespaces", type=int, default=DEFAULT_MAX_NAMESPACES,
@@ -209,6 +238,8 @@ def config_from_args(args: argparse.Namespace) -> EngineConfig:
     return EngineConfig(
         host=args.host, port=args.port, policies_file=args.policies,
         token=SecretStr(args.token) if args.token else None,
+        admin_token=SecretStr(args.admin_token) if args.admin_token else None,
+        max_connections=args.max_connections, max_listeners=args.max_listeners, max_api_keys=args.max_api_keys, header_timeout=args.header_timeout, body_timeout=args.body_timeout,
         journal_size=args.journal_size, ingest_size=args.journal_size,
         max_body_bytes=args.max_body_bytes, max_namespaces=args.max_namespaces, log_level=args.log_level,
         state_path=args.state, replay_file=args.replay, replay_miss=args.replay_miss,

@@ -11,10 +11,14 @@ Layout: :mod:`.routes` is the route table, ``handlers_*.py`` the handlers, :mod:
 given, :mod:`.models` the admin API's own bodies.
 """
 
-from fastapi import FastAPI
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
 
 from ..engine import Engine
-from .deps import MAX_WAIT_MS, NAMESPACE_SCOPE_KEY
+from .deps import MAX_WAIT_MS, NAMESPACE_SCOPE_KEY, json_response
 from .models import errors
 from .routes import ADMIN_PREFIX, ROUTES, admin_router
 
@@ -34,4 +38,43 @@ def build_admin(engine: Engine) -> FastAPI:
     )
     app.state.engine = engine
     app.include_router(admin_router())
+    app.add_exception_handler(RequestValidationError, bounded_validation_error)
     return app
+
+
+#: A 422 lists at most this many problems, each quoting at most this many characters of the input: the
+#: answer stays small whatever was sent (a 50 MB body once produced a 200 MB answer).
+MAX_REPORTED_ERRORS = 20
+MAX_QUOTED_CHARS = 200
+
+
+async def bounded_validation_error(request: Request, exc: Exception) -> Response:
+    """FastAPI's 422 shape (``detail``: a list of ``{type, loc, msg, input}``) with the input quoted short."""
+    assert isinstance(exc, RequestValidationError)
+    problems = exc.errors()
+    detail = [_bounded(problem) for problem in problems[:MAX_REPORTED_ERRORS]]
+    if len(problems) > MAX_REPORTED_ERRORS:
+        detail.append({"type": "too_many_errors", "loc": ["body"], "input": None,
+                       "msg": f"{len(problems) - MAX_REPORTED_ERRORS} more problems not listed"})
+    return json_response({"detail": detail}, 422)
+
+
+def _bounded(problem: dict[str, Any]) -> dict[str, Any]:
+    kept = {key: problem[key] for key in ("type", "loc", "msg") if key in problem}
+    kept["msg"] = str(kept.get("msg", ""))[:MAX_QUOTED_CHARS]
+    kept["loc"] = [part if isinstance(part, int) else str(part)[:MAX_QUOTED_CHARS] for part in kept.get("loc", ())]
+    value = problem.get("input")
+    if isinstance(value, (dict, list)) or (isinstance(value, str) and len(value) > MAX_QUOTED_CHARS):
+        text = value if isinstance(value, str) else _json_text(value)
+        value = text[:MAX_QUOTED_CHARS] + ("..." if len(text) > MAX_QUOTED_CHARS else "")
+    elif value is not None and not isinstance(value, (str, int, float, bool)):
+        value = repr(value)[:MAX_QUOTED_CHARS]
+    kept["input"] = value
+    return kept
+
+
+def _json_text(value: Any) -> str:
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:
+        return repr(value)[:MAX_QUOTED_CHARS * 2]

@@ -4,13 +4,17 @@ from typing import Literal
 
 from fastapi import HTTPException
 
-from ..errors import ListenerError, NamespaceError
+from ..errors import LimitReached, ListenerError, NamespaceError
 from .deps import NS, EngineDep, invalid_field
 from .models import ApiKeyRequest, Health, ListenerInfo, ListenerRequest, NamespaceInfo, ResetResult
 
 
 async def health(engine: EngineDep, ns: NS) -> Health:
-    return Health(namespace=ns.name, namespaces=len(engine.registry.all()))
+    budget = engine.registry.limits.budget
+    if budget is None:
+        return Health(namespace=ns.name, namespaces=len(engine.registry.all()))
+    return Health(namespace=ns.name, namespaces=len(engine.registry.all()), memory_budget_bytes=budget.max_bytes,
+                  memory_used_bytes=budget.used, evicted_by_budget=budget.evicted)
 
 
 async def reset(engine: EngineDep, ns: NS, scope: Literal["namespace", "all"] = "namespace") -> ResetResult:
@@ -32,6 +36,8 @@ async def open_listener(engine: EngineDep, ns: NS, request: ListenerRequest | No
     request = request or ListenerRequest()
     try:
         listener = await engine.listeners.open(request.namespace or ns.name, request.port)
+    except LimitReached as exc:
+        raise HTTPException(400, str(exc)) from None
     except NamespaceError as exc:
         raise invalid_field("namespace", request.namespace, str(exc)) from None
     except ListenerError as exc:
@@ -61,6 +67,8 @@ async def register_api_key(engine: EngineDep, ns: NS, request: ApiKeyRequest) ->
     """Calls whose ``Authorization`` is this key land in the namespace (and pass the token check)."""
     try:
         engine.registry.register_api_key(request.api_key, request.namespace or ns.name)
+    except LimitReached as exc:
+        raise HTTPException(400, str(exc)) from None
     except NamespaceError as exc:
         raise invalid_field("namespace", request.namespace, str(exc)) from None
 

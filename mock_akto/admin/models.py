@@ -13,6 +13,9 @@ class Health(BaseModel):
     status: Literal["ok"] = "ok"
     namespace: str
     namespaces: int
+    memory_budget_bytes: int = Field(0, description="payload characters all journals and ingest records may hold")
+    memory_used_bytes: int = Field(0, description="payload characters they hold now")
+    evicted_by_budget: int = Field(0, description="entries and records evicted (oldest first) to stay in the budget")
 
 
 class ListenerRequest(BaseModel):

@@ -44,7 +44,7 @@ ROUTES: tuple[AdminRoute, ...] = (
     AdminRoute("GET",    "/policies",                policies.list_policies,      list[Policy]),
     AdminRoute("PUT",    "/policies",                policies.replace_policies,   list[Policy]),
     AdminRoute("POST",   "/policies",                policies.add_policy,         Policy, 201),
-    AdminRoute("DELETE", "/policies/{name}",         policies.delete_policy,      None, 204, errors(404)),
+    AdminRoute("DELETE", "/policies/{name:path}",    policies.delete_policy,      None, 204, errors(404)),
     AdminRoute("GET",    "/policies/presets",        policies.list_presets,       list[str]),
     AdminRoute("POST",   "/policies/presets/{name}", policies.use_preset,         list[Policy], 200, errors(404)),
     # fault rules (?scope=global: the rules every namespace shares)

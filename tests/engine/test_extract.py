@@ -471,11 +471,13 @@ def test_non_string_input_gives_nothing() -> None:
     assert extract_texts(b"bytes") == []  # type: ignore[arg-type]
 
 
-def test_nesting_beyond_the_limit_is_not_walked_and_does_not_crash() -> None:
+def test_nesting_beyond_the_recursion_limit_is_still_walked_and_does_not_crash() -> None:
     shallow = '{"a":' * 10 + '"found"' + "}" * 10
     assert extract_texts(shallow) == ["found"]
     deep = '{"a":' * (MAX_DEPTH + 10) + '"hidden"' + "}" * (MAX_DEPTH + 10)
-    assert extract_texts(deep) == []
+    assert extract_texts(deep) == ["hidden"]  # issue 11: text below the depth limit was never scanned
+    deep_list = "[" * (MAX_DEPTH + 10) + '"first", {"model": "m", "id": "kept too"}' + "]" * (MAX_DEPTH + 10)
+    assert extract_texts(deep_list) == ["first", "m", "kept too"]  # down there nothing is skipped
     very_deep = "[" * 50_000 + "]" * 50_000  # more than any JSON parser nests: raw text
     assert extract_texts(very_deep) == [very_deep]
 

@@ -69,7 +69,7 @@ def token_engine() -> Iterator[EngineProcess]:
     """An engine with a token and one registered namespace key, logging as much as the CLI allows."""
     with EngineProcess(token=TOKEN, extra_args=["--log-level", "debug"]) as engine:
         admin = httpx.post(f"{engine.url}/__admin/namespaces/api-keys", json={"api_key": API_KEY, "namespace": "keyed"},
-                           timeout=10, trust_env=False)
+                           headers={"authorization": TOKEN}, timeout=10, trust_env=False)
         assert admin.status_code == 204
         yield engine
 
@@ -496,7 +496,7 @@ def test_no_token_or_api_key_reaches_the_log_or_the_journal(token_engine: Engine
             assert http.post(token_engine.url + path, json=leaky, params=query, headers=headers).status_code == expected
     assert http.post(token_engine.url + PROXY, content=b"{not json", headers={"authorization": TOKEN}).status_code == 422
 
-    records = [http.get(f"{token_engine.url}/__admin/{what}", headers={"x-mock-akto-namespace": ns}).text
+    records = [http.get(f"{token_engine.url}/__admin/{what}", headers={"x-mock-akto-namespace": ns, "authorization": TOKEN}).text
                for what in ("journal", "ingest", "namespaces") for ns in ("default", "keyed")]
     assert "***" in records[0] and "***" in records[1], "the forwarded credentials should show masked"
     for text in [*records, token_engine.process.log_path.read_text(errors="replace")]:

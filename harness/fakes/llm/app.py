@@ -76,6 +76,15 @@ class FakeLLMState:
         return self._ids
 
 
+def _reportable(body: Any) -> bool:
+    """Whether ``/__fake/requests`` can serialise this body (orjson stops at 255 levels of nesting)."""
+    try:
+        orjson.dumps(body)
+    except TypeError:
+        return False
+    return True
+
+
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(orjson.dumps(data), status_code=status, media_type="application/json", headers=headers)
 
@@ -117,6 +126,9 @@ def create_app(max_recorded: int = DEFAULT_MAX_RECORDED, state: FakeLLMState | N
                 body = json.loads(raw)
             except ValueError:
                 text = raw[:MAX_RECORDED_BODY_TEXT].decode("utf-8", errors="replace")
+        recorded_body = body
+        if body is not None and not _reportable(body):  # too deep for /__fake/requests: keep it as text
+            recorded_body, text = None, raw[:MAX_RECORDED_BODY_TEXT].decode("utf-8", errors="replace")
         entry = RecordedRequest(
             seq=fake.recorder.next_seq(),
             at=time.time(),
@@ -126,7 +138,7 @@ def create_app(max_recorded: int = DEFAULT_MAX_RECORDED, state: FakeLLMState | N
             provider=provider,
             stream=isinstance(body, dict) and body.get("stream") is True,
             headers={k.decode("latin-1").lower(): v.decode("latin-1") for k, v in request.scope["headers"]},
-            json_body=body,
+            json_body=recorded_body,
             body_text=text,
         )
         fake.recorder.add(entry)
