@@ -49,6 +49,12 @@ _PUBLIC: dict[str, str] = {
     "WrongContentType": "faults",
     "SchemaBreak": "faults",
     "FailOpenVerdict": "faults",
+    "SlowGuardrails": "faults",
+    # which Akto contract version it plays
+    "AktoProfile": "profiles",
+    "PROFILES": "profiles",
+    "ProfileChoice": "profiles",
+    "UnknownProfile": "profiles",
     # what it saw
     "JournalEntryModel": "journal",
     "IngestRecordModel": "journal",
@@ -93,8 +99,10 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; tests/engine/test_public_a
                          PresetFileError, RegexTimeout)
     from .faults import (FAULTS, ChunkedDribble, ConnectionResetByPeer, Down, EmptyResponse, FailOpenVerdict,
                          Fault, FixedDelay, Hang, HtmlBody, LognormalDelay, NonJsonBody, RandomDataThenClose,
-                         SchemaBreak, Status, TruncatedBody, UniformDelay, WrongContentType, parse_fault)
+                         SchemaBreak, SlowGuardrails, Status, TruncatedBody, UniformDelay, WrongContentType,
+                         parse_fault)
     from .journal import IngestRecordModel, JournalEntryModel
     from .policies import Policy, PolicySet, available_presets, load_policies, load_preset
+    from .profiles import PROFILES, AktoProfile, ProfileChoice, UnknownProfile
     from .rules import FaultRule, Match
     from .server import EngineServer

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from .journal import DEFAULT_MAX_ENTRIES, DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_PAYLOAD_CAP
+from .profiles import DEFAULT_PROFILE, PROFILES, get_profile
 
 #: Request bodies above this size get 413 (the rest is drained unread).
 DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
@@ -35,4 +36,11 @@ class EngineConfig(BaseModel):
     journal_max_bytes: int = Field(DEFAULT_MAX_PAYLOAD_BYTES, ge=1, description="payload characters per ring")
     max_body_bytes: int = Field(DEFAULT_MAX_BODY_BYTES, ge=1, description="larger request bodies get 413")
     max_namespaces: int = Field(DEFAULT_MAX_NAMESPACES, ge=1, description="namespaces one engine keeps at most")
+    akto_profile: str = Field(DEFAULT_PROFILE, description=f"Akto contract version namespaces start from: {', '.join(PROFILES)}")
     log_level: str = "warning"
+
+    @field_validator("akto_profile")
+    @classmethod
+    def _known_profile(cls, name: str) -> str:
+        get_profile(name)  # UnknownProfile (a ValueError) names the known ones
+        return name

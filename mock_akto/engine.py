@@ -16,6 +16,7 @@ from .faults import Down
 from .listeners import ListenerManager
 from .namespaces import JournalLimits, Namespace, NamespaceRegistry
 from .policies import default_policies, load_policies
+from .profiles import get_profile
 from .rules import FaultRule, RuleBook
 
 if TYPE_CHECKING:
@@ -36,6 +37,7 @@ class Engine:
             limits=JournalLimits(max_entries=cfg.journal_size, max_payload_bytes=cfg.journal_max_bytes,
                                  ingest_max_entries=cfg.ingest_size),
             max_namespaces=cfg.max_namespaces,
+            base_profile=get_profile(cfg.akto_profile),
         )
         token = cfg.token.get_secret_value() if cfg.token is not None else None
         self.contract = ContractRoutes(self.registry, token=token, max_body_bytes=cfg.max_body_bytes,

@@ -24,6 +24,7 @@ from .app import build_app
 from .engine import Engine
 from .config import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_NAMESPACES, EngineConfig
 from .journal import DEFAULT_MAX_ENTRIES
+from .profiles import DEFAULT_PROFILE, PROFILES
 from .protocol import TransportExposingProtocol
 
 READY_PREFIX = "mock-akto listening on "
@@ -196,6 +197,8 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES, help="413 above this size")
     parser.add_argument("--max-namespaces", type=int, default=DEFAULT_MAX_NAMESPACES,
                         help="namespaces kept at most; a call that would create one more gets 400")
+    parser.add_argument("--akto-profile", default=DEFAULT_PROFILE, choices=list(PROFILES), metavar="NAME",
+                        help=f"Akto contract version every namespace starts from: {', '.join(PROFILES)} (default {DEFAULT_PROFILE})")
     parser.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"])
 
 
@@ -205,6 +208,7 @@ def config_from_args(args: argparse.Namespace) -> EngineConfig:
         token=SecretStr(args.token) if args.token else None,
         journal_size=args.journal_size, ingest_size=args.journal_size,
         max_body_bytes=args.max_body_bytes, max_namespaces=args.max_namespaces, log_level=args.log_level,
+        akto_profile=args.akto_profile,
     )
 
 
