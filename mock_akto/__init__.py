@@ -54,6 +54,12 @@ _PUBLIC: dict[str, str] = {
     "WrongContentType": "faults",
     "SchemaBreak": "faults",
     "FailOpenVerdict": "faults",
+    "SlowGuardrails": "faults",
+    # which Akto contract version it plays
+    "AktoProfile": "profiles",
+    "PROFILES": "profiles",
+    "ProfileChoice": "profiles",
+    "UnknownProfile": "profiles",
     # what it saw
     "JournalEntryModel": "journal",
     "IngestRecordModel": "journal",
@@ -100,10 +106,12 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; tests/engine/test_public_a
                          PresetFileError, RegexTimeout, VerificationError)
     from .faults import (FAULTS, ChunkedDribble, ConnectionResetByPeer, Down, EmptyResponse, FailOpenVerdict,
                          Fault, FixedDelay, Hang, HtmlBody, LognormalDelay, NonJsonBody, RandomDataThenClose,
-                         SchemaBreak, Status, TruncatedBody, UniformDelay, WrongContentType, parse_fault)
+                         SchemaBreak, SlowGuardrails, Status, TruncatedBody, UniformDelay, WrongContentType,
+                         parse_fault)
     from .journal import IngestRecordModel, JournalEntryModel
     from .matching import Condition, Match, Matcher
     from .policies import Policy, PolicySet, available_presets, load_policies, load_preset
+    from .profiles import PROFILES, AktoProfile, ProfileChoice, UnknownProfile
     from .rules import FaultRule
     from .scripted import ScriptedVerdict, VerdictStep
     from .server import EngineServer

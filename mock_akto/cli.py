@@ -1,9 +1,10 @@
 """``mock-akto``: run the fake engine, and script a running one from a shell.
 
-    mock-akto serve --port 8090 [--policies FILE] [--token T]
+    mock-akto serve --port 8090 [--policies FILE] [--token T] [--akto-profile NAME]
     mock-akto fault add --type fixed_delay --ms 200 --probability 0.5 --seed 1 --first-n 3
     mock-akto fault list | fault rm ID | fault clear | fault types
     mock-akto policy list | policy load FILE | policy load --preset block-all | policy presets
+    mock-akto profile list | profile show | profile set gateway-fail-open-off [--guardrails-client-timeout-ms 500]
     mock-akto journal [--follow] [--limit N] [--json]
     mock-akto ingest | reset [--all] | apply FILE
     mock-akto verdict add|list|rm|clear | verify --match JSON --count N | record --target URL --out FILE
@@ -41,6 +42,7 @@ from .faults import FAULTS, parse_fault
 from .journal import JournalEntryModel
 from .policies import available_presets, describe_validation_error, load_policies
 from .presets import PresetFile, bundled_apply_files, load_bundled_apply_file, load_preset_file, load_rules_file
+from .profiles import PROFILES, AktoProfile
 from .rules import FaultRule, Match
 
 URL_ENV = "MOCK_AKTO_URL"
@@ -451,6 +453,43 @@ def cmd_policy_presets(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_profile(profile: AktoProfile, as_json: bool) -> None:
+    if as_json:
+        out.print_json(data=profile.model_dump(mode="json"))
+        return
+    out.print(f"{escape(profile.name)}: {escape(profile.description)}")
+    out.print(f"  legacy_payload={profile.legacy_payload} gateway_fail_open={profile.gateway_fail_open} "
+              f"guardrails_client_timeout_ms={profile.guardrails_client_timeout_ms} "
+              f"truefoundry_sync={profile.truefoundry_sync}")
+    out.print(f"  source: {escape(profile.source)}")
+
+
+def cmd_profile_list(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        profiles = client.akto_profiles()
+    if args.json:
+        out.print_json(data=[profile.model_dump(mode="json") for profile in profiles])
+        return 0
+    for profile in profiles:
+        _print_profile(profile, False)
+    return 0
+
+
+def cmd_profile_show(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        _print_profile(client.akto_profile(), args.json)
+    return 0
+
+
+def cmd_profile_set(args: argparse.Namespace) -> int:
+    if args.name not in PROFILES:
+        raise CliError(f"profile set: unknown Akto profile {args.name!r}; known: {', '.join(PROFILES)}")
+    with _client(args) as client:
+        profile = client.set_akto_profile(args.name, guardrails_client_timeout_ms=args.guardrails_client_timeout_ms)
+    _print_profile(profile, args.json)
+    return 0
+
+
 def cmd_journal(args: argparse.Namespace) -> int:
     filters = {key: value for key, value in {
         "path": args.path, "connector": args.connector, "app": args.app, "flag": args.flag,
@@ -613,6 +652,17 @@ def build_parser() -> argparse.ArgumentParser:
     policy_load.add_argument("file", nargs="?", type=Path, metavar="FILE", help="policies YAML")
     policy_load.add_argument("--preset", help="a bundled preset instead (see `policy presets`)")
     sub(policy_commands, "presets", cmd_policy_presets, "the bundled policy presets")
+
+    profile = commands.add_parser("profile", help="the Akto contract version a namespace plays: list, show, set")
+    profile_commands = profile.add_subparsers(dest="profile_command", required=True, metavar="ACTION",
+                                              parser_class=_Parser)
+    sub(profile_commands, "list", cmd_profile_list, "every Akto profile").add_argument("--json", action="store_true")
+    sub(profile_commands, "show", cmd_profile_show, "the namespace's profile").add_argument("--json", action="store_true")
+    profile_set = sub(profile_commands, "set", cmd_profile_set, "play another profile until the next reset")
+    profile_set.add_argument("name", metavar="NAME", help=", ".join(PROFILES))
+    profile_set.add_argument("--guardrails-client-timeout-ms", type=int, metavar="MS",
+                             help="the gateway's GUARDRAILS_CLIENT_TIMEOUT_MS (at least 500; default the profile's)")
+    profile_set.add_argument("--json", action="store_true")
 
     journal = sub(commands, "journal", cmd_journal, "what the engine received and answered")
     journal.add_argument("--limit", type=int, default=50, help="the latest N entries (default 50)")

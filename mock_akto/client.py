@@ -19,6 +19,7 @@ from .errors import AdminError, JournalTimeout, VerificationError
 from .journal import IngestRecordModel, JournalEntryModel
 from .matching import Matcher, MatcherLike, as_matcher
 from .policies import Policy
+from .profiles import AktoProfile
 from .rules import FaultRule
 from .scripted import ScriptedVerdict
 from .verify import VerifyResult, as_verify_request
@@ -109,6 +110,24 @@ class MockAktoClient:
     def load_preset(self, name: str) -> list[Policy]:
         """Replace this namespace's policies with a bundled preset."""
         return [Policy.model_validate(p) for p in self._call("POST", f"/policies/presets/{name}").json()]
+
+    # -- Akto contract profiles ---------------------------------------------------------------------------
+
+    def akto_profiles(self) -> list[AktoProfile]:
+        """Every Akto contract profile the engine can play."""
+        return [AktoProfile.model_validate(p) for p in self._call("GET", "/akto-profiles").json()]
+
+    def akto_profile(self) -> AktoProfile:
+        """The profile this namespace plays."""
+        return AktoProfile.model_validate(self._call("GET", "/akto-profile").json())
+
+    def set_akto_profile(self, name: str, *, guardrails_client_timeout_ms: int | None = None) -> AktoProfile:
+        """Play profile ``name`` in this namespace until its next reset (``guardrails_client_timeout_ms``:
+        another ``GUARDRAILS_CLIENT_TIMEOUT_MS``, at least 500)."""
+        body: dict[str, Any] = {"name": name}
+        if guardrails_client_timeout_ms is not None:
+            body["guardrails_client_timeout_ms"] = guardrails_client_timeout_ms
+        return AktoProfile.model_validate(self._call("PUT", "/akto-profile", json=body).json())
 
     # -- faults -----------------------------------------------------------------------------------------
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from .journal import DEFAULT_MAX_ENTRIES, DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_MEMORY_BUDGET_BYTES, DEFAULT_PAYLOAD_CAP
+from .profiles import DEFAULT_PROFILE, PROFILES, get_profile
 
 #: Where the engine, the CLI and the client find the contract token and the admin token by default (the
 #: environment keeps them out of the process list).
@@ -72,9 +73,16 @@ class EngineConfig(BaseModel):
     body_timeout: float = Field(DEFAULT_BODY_TIMEOUT_S, gt=0, description="seconds to send the body")
     keep_alive: float = Field(DEFAULT_KEEP_ALIVE_S, gt=0, description="seconds an idle connection stays open")
     max_header_bytes: int = Field(DEFAULT_MAX_HEADER_BYTES, ge=1024, description="larger headers get 431")
+    akto_profile: str = Field(DEFAULT_PROFILE, description=f"Akto contract version namespaces start from: {', '.join(PROFILES)}")
     log_level: str = "warning"
 
     def admin_secret(self) -> str | None:
         """The value the admin API requires (the admin token, else the contract token), or None: open."""
         chosen = self.admin_token or self.token
         return chosen.get_secret_value() if chosen is not None else None
+
+    @field_validator("akto_profile")
+    @classmethod
+    def _known_profile(cls, name: str) -> str:
+        get_profile(name)  # UnknownProfile (a ValueError) names the known ones
+        return name

@@ -31,6 +31,7 @@ from akto_wire import (
     INVALID_REQUEST_FORMAT,
     MISSING_PAYLOAD_MESSAGE,
     RESPONSE_GUARDRAILS,
+    TRUEFOUNDRY_PATH,
     VALIDATE_REQUEST_PATH,
     VALIDATE_RESPONSE_PATH,
     VALIDATION_FAILED,
@@ -53,6 +54,7 @@ from .namespaces import Namespace, NamespaceRegistry
 from .protocol import arrived_at
 from .matching import CallInfo
 from .scripted import VerdictStep
+from .truefoundry import TrueFoundryCall
 from .types import Message, Receive, Scope, Send
 
 log = logging.getLogger("mock_akto.contract")
@@ -84,6 +86,8 @@ _NO_FLAGS = Flags()
 LEGACY_PAYLOAD_IGNORED = "body has legacy `payload` field, ignored: the contract reads {field}"
 LEGACY_PAYLOAD_EVALUATED = ("body has legacy `payload` field, evaluated in place of the empty responsePayload "
                             "(/validate/response accepts it)")
+LEGACY_PAYLOAD_EVALUATED_BY_PROFILE = ("body has legacy `payload` field, evaluated in place of the empty "
+                                       "requestPayload (Akto profile validate-legacy-payload)")
 LEGACY_PAYLOAD_EMPTY = "body has an empty legacy `payload` field, ignored"
 #: Bodies above this size are parsed and judged on a worker thread (issue 11: a 10 MB payload of emails held
 #: the event loop for 13 s). A scan of a few MB runs for a second on the detectors' C calls; on the loop
@@ -273,6 +277,7 @@ class ContractRoutes:
             HTTP_PROXY_PATH: self._http_proxy,
             VALIDATE_REQUEST_PATH: self._validate_request,
             VALIDATE_RESPONSE_PATH: self._validate_response,
+            TRUEFOUNDRY_PATH: self._truefoundry,
         }
 
     def _scan_pool(self) -> ThreadPoolExecutor:
@@ -524,11 +529,13 @@ class ContractRoutes:
         app = self._app_of(request_headers)
         if direction == "request":
             field_text = data.get("requestPayload") or ""
+            if not field_text and ns.profile.legacy_payload == "evaluated":
+                field_text = data.get("payload") or ""
         else:
             field_text = data.get("responsePayload") or data.get("payload") or ""
         self._journal_payloads(entry, data.get("requestPayload"), data.get("responsePayload"), request_headers, app)
         if "payload" in data:
-            self._journal_legacy_payload(entry, data, direction)
+            self._journal_legacy_payload(entry, data, direction, ns.profile.legacy_payload == "evaluated")
         if not field_text:
             verdict = Verdict(allowed=True, reason=f"No {direction} body provided")
         else:
@@ -543,6 +550,32 @@ class ContractRoutes:
         else:
             entry.response_verdict = self._journal_verdict(entry, verdict)
         return Answer.of_json(verdict.to_wire()), None, True
+
+    def _truefoundry(self, method: str, query_string: bytes, body: bytes, ns: Namespace,
+                     entry: JournalEntry) -> RouteResult:
+        """Akto's TrueFoundry guardrail endpoint (truefoundry.md 6-8): ``{}`` with 200, 400 (blocked) or 422.
+        Whether ``sync`` matters is the namespace's profile (``truefoundry_sync``)."""
+        try:
+            call = TrueFoundryCall.parse(parse_envelope(body), parse_query(query_string))
+        except BadRequest as bad:
+            entry.error = bad.message
+            return Answer.of_json({"actionErrors": []}, status=422), None, True
+        sync_honoured = ns.profile.truefoundry_sync == "honoured"
+        check, block, ingest = call.plan(sync_honoured)
+        data = call.envelope(blocked=False)
+        flags = entry.flags = Flags(guardrails=check, ingest_data=ingest, akto_connector="truefoundry")
+        app = self._app_of(data["requestHeaders"])
+        self._journal_payloads(entry, data["requestPayload"], data.get("responsePayload"), data["requestHeaders"], app)
+        entry.note = call.note(sync_honoured)
+        verdict = ns.policies.evaluate(data["requestPayload"], "request", app) if check else None
+        entry.request_verdict = self._journal_verdict(entry, verdict)
+        blocked = block and verdict is not None and not verdict.allowed
+        record = None
+        if blocked:  # the blocked-request record (status 400, "forbidden"), made from the call, not the verdict
+            record = self._ingest_record(ns, entry, call.envelope(blocked=True), flags, app, None)
+        elif ingest:
+            record = self._ingest_record(ns, entry, data, flags, app, verdict.to_wire() if verdict else None)
+        return Answer.of_json({}, status=400 if blocked else 200), record, True
 
     def _journal_payloads(self, entry: JournalEntry, request_payload: Any, response_payload: Any,
                           request_headers: Any, app: str) -> None:
@@ -569,9 +602,11 @@ class ContractRoutes:
         entry.request_payload, entry.response_payload, entry.request_headers = request_payload, response_payload, request_headers
         entry.size = size
 
-    def _journal_legacy_payload(self, entry: JournalEntry, data: dict[str, Any], direction: Direction) -> None:
+    def _journal_legacy_payload(self, entry: JournalEntry, data: dict[str, Any], direction: Direction,
+                                request_reads_it: bool) -> None:
         """Keep a body's legacy ``payload`` (cut to the cap, counted in the entry's size) and say why it was
-        ignored, or that ``/validate/response`` evaluated it in place of an empty ``responsePayload``."""
+        ignored, or that it was evaluated in place of an empty ``responsePayload`` (``/validate/response``
+        accepts it) or ``requestPayload`` (``request_reads_it``: profile ``validate-legacy-payload``)."""
         legacy = data["payload"]
         if not legacy:
             entry.note = LEGACY_PAYLOAD_EMPTY
@@ -582,6 +617,8 @@ class ContractRoutes:
         entry.size += len(legacy)
         if direction == "response" and not data.get("responsePayload"):
             entry.note = LEGACY_PAYLOAD_EVALUATED
+        elif direction == "request" and request_reads_it and not data.get("requestPayload"):
+            entry.note = LEGACY_PAYLOAD_EVALUATED_BY_PROFILE
         else:
             entry.note = LEGACY_PAYLOAD_IGNORED.format(field=f"{direction}Payload")
 
@@ -632,6 +669,8 @@ class ContractRoutes:
         ``messages``: the answer's ASGI messages when already built (a memoised reply)."""
         fault = self._pick_fault(ns, call)
         exchange = Exchange(scope, receive, send, answer, started, messages)
+        if call.path == HTTP_PROXY_PATH and (call.flags.guardrails or call.flags.response_guardrails):
+            exchange.gateway = ns.profile  # the gateway stands between this call and guardrails-service
         if fault is None:
             entry.status = answer.status
             entry.done = True

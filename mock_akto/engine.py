@@ -17,6 +17,7 @@ from .journal import MemoryBudget
 from .listeners import ListenerManager
 from .namespaces import JournalLimits, Namespace, NamespaceRegistry
 from .policies import default_policies, load_policies
+from .profiles import get_profile
 from .record import load_recording, replay_scripts
 from .rules import FaultRule, RuleBook
 from .startup import StartupState, load_state
@@ -46,6 +47,7 @@ class Engine:
                                  ingest_max_entries=cfg.ingest_size, budget=MemoryBudget(cfg.memory_budget_bytes)),
             max_namespaces=cfg.max_namespaces,
             max_api_keys=cfg.max_api_keys,
+            base_profile=get_profile(cfg.akto_profile),
         )
         token = cfg.token.get_secret_value() if cfg.token is not None else None
         self.contract = ContractRoutes(self.registry, token=token, max_body_bytes=cfg.max_body_bytes,

@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from .profiles import AktoProfile
 from .protocol import RawSocket
 from .types import Message, Receive, Scope, Send
 
@@ -83,6 +84,9 @@ class Exchange:
     started: float = field(default_factory=time.perf_counter)
     messages: tuple[Message, Message] | None = None
     status_sent: int | None = field(default=None, init=False)
+    #: The Akto profile of the gateway between this call and guardrails-service (None: no gateway, e.g.
+    #: ``/api/validate/*`` called directly, or no guardrails flag): what ``slow_guardrails`` obeys.
+    gateway: AktoProfile | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self._messages_of = self.answer  # the answer ``messages`` were built for

@@ -432,6 +432,35 @@ class FailOpenVerdict(FaultBase):
         await exchange.deliver()
 
 
+@register
+class SlowGuardrails(FaultBase):
+    """guardrails-service, behind Akto's gateway, answers after ``ms``.
+
+    What the caller sees depends on the namespace's Akto profile (:mod:`mock_akto.profiles`): with the
+    gateway's fail-open on (profile ``current``), a call slower than ``GUARDRAILS_CLIENT_TIMEOUT_MS`` is
+    answered at that timeout with the gateway's fail-open verdict (200, ``Allowed: true``, ``failOpen``);
+    ``legacy`` answers the Jan-Jun 2026 lower-case map instead; ``off``, and calls with no gateway in front
+    (``/api/validate/*``, no guardrails flag), get the real answer after ``ms``. ``fixed_delay`` is the
+    other kind of slowness: the ingestion service's whole answer is late, whatever the profile.
+    """
+
+    type: Literal["slow_guardrails"] = "slow_guardrails"
+    ms: Ms
+
+    async def apply(self, exchange: Exchange) -> None:
+        gateway = exchange.gateway
+        give_up = gateway.gateway_timeout_s if gateway is not None else None
+        if give_up is None or self.ms / 1000 <= give_up:
+            await sleep_until(exchange.started + self.ms / 1000)
+            await exchange.deliver()
+            return
+        await sleep_until(exchange.started + give_up)
+        error = f"guardrails-service did not answer within GUARDRAILS_CLIENT_TIMEOUT_MS ({gateway.guardrails_client_timeout_ms} ms)"
+        verdict = wire.fail_open_verdict(error, legacy=gateway.gateway_fail_open == "legacy")
+        exchange.answer = Answer.of_json(wire.success_body(verdict))
+        await exchange.deliver()
+
+
 if TYPE_CHECKING:
     Fault = FaultBase  # for type checkers: any registered fault
 else:

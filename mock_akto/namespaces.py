@@ -20,6 +20,7 @@ from .config import DEFAULT_MAX_API_KEYS, DEFAULT_MAX_NAMESPACES
 from .errors import LimitReached, NamespaceError
 from .journal import DEFAULT_MAX_ENTRIES, DEFAULT_MAX_PAYLOAD_BYTES, BoundedLog, IngestRecord, JournalEntry, MemoryBudget
 from .policies import PolicySet, default_policies
+from .profiles import DEFAULT_PROFILE, PROFILES, AktoProfile
 from .rules import FaultRule, RuleBook
 from .scripted import ScriptBook, ScriptedVerdict
 
@@ -98,9 +99,10 @@ class Namespace:
     """
 
     def __init__(self, name: str, policies: PolicySet, journal: BoundedLog[JournalEntry],
-                 ingest: BoundedLog[IngestRecord]) -> None:
+                 ingest: BoundedLog[IngestRecord], profile: AktoProfile | None = None) -> None:
         self.name = name
         self._policies = policies
+        self._profile = profile or PROFILES[DEFAULT_PROFILE]
         self.rules = RuleBook()
         self.scripts = ScriptBook()
         self.journal = journal
@@ -119,14 +121,25 @@ class Namespace:
         self._policies = policies
         self.forget_answers()
 
+    @property
+    def profile(self) -> AktoProfile:
+        """The Akto contract version this namespace plays (:mod:`mock_akto.profiles`)."""
+        return self._profile
+
+    @profile.setter
+    def profile(self, profile: AktoProfile) -> None:
+        self._profile = profile
+        self.forget_answers()  # a memoised reply was decided under the old profile
+
     def forget_answers(self) -> None:
         """Empty both memos (what decides an answer changed: policies, or the keys masked in the journal)."""
         self.answers.clear()
         self.replies.clear()
 
-    def reset(self, policies: PolicySet) -> None:
-        """Back to a fresh namespace (start-up policies, no rules or scripts, empty journal and records)."""
+    def reset(self, policies: PolicySet, profile: AktoProfile) -> None:
+        """Back to a fresh namespace (start-up policies and profile, no rules or scripts, empty journal and records)."""
         self.policies = policies
+        self._profile = profile
         self.rules.clear()
         self.scripts.clear()
         self.journal.clear()
@@ -146,16 +159,19 @@ class NamespaceRegistry:
     """All namespaces, the global rule book, listener ports and registered API keys.
 
     ``base_policies`` is what every new (or reset) namespace starts from: the configured policies file,
-    or the built-in defaults (frozen, so namespaces share it until one replaces its own).
+    or the built-in defaults (frozen, so namespaces share it until one replaces its own); ``base_profile``
+    likewise (``--akto-profile``, default ``current``).
     """
 
     def __init__(self, *, base_policies: PolicySet | None = None, limits: JournalLimits | None = None,
                  max_namespaces: int = DEFAULT_MAX_NAMESPACES, max_api_keys: int = DEFAULT_MAX_API_KEYS,
-                 base_rules: Iterable[FaultRule] = (), base_scripts: Iterable[ScriptedVerdict] = ()) -> None:
+                 base_rules: Iterable[FaultRule] = (), base_scripts: Iterable[ScriptedVerdict] = (),
+                 base_profile: AktoProfile | None = None) -> None:
         self.base_policies = base_policies if base_policies is not None else default_policies()
         #: The start-up state (``serve --state``): every new or reset namespace gets its own armed copies.
         self.base_rules = list(base_rules)
         self.base_scripts = list(base_scripts)
+        self.base_profile = base_profile or PROFILES[DEFAULT_PROFILE]
         self.limits = limits or JournalLimits()
         self.max_namespaces = max_namespaces
         self.max_api_keys = max_api_keys
@@ -182,6 +198,7 @@ class NamespaceRegistry:
                 policies=self._fresh_policies(),
                 journal=BoundedLog(self.limits.max_entries, self.limits.max_payload_bytes, self.limits.budget),
                 ingest=BoundedLog(self.limits.ingest_max_entries, self.limits.max_payload_bytes, self.limits.budget),
+                profile=self.base_profile,
             )
             self._seed(ns)
             self._namespaces[name] = ns
@@ -270,7 +287,7 @@ class NamespaceRegistry:
 
     def reset(self, name: str) -> Namespace:
         ns = self.get(name)
-        ns.reset(self._fresh_policies())
+        ns.reset(self._fresh_policies(), self.base_profile)
         self._seed(ns)
         return ns
 

@@ -35,6 +35,7 @@ from .config import (
     EngineConfig,
 )
 from .journal import DEFAULT_MAX_ENTRIES
+from .profiles import DEFAULT_PROFILE, PROFILES
 from .protocol import LIMITS_ATTRIBUTE, ConnectionLimits, TransportExposingProtocol
 
 READY_PREFIX = "mock-akto listening on "
@@ -231,6 +232,8 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a `mock-akto record` file: recorded calls get the recorded verdicts")
     parser.add_argument("--replay-miss", choices=["policies", "fail"], default="policies",
                         help="a call not in the replay file: the policies decide (default), or 500 naming the miss")
+    parser.add_argument("--akto-profile", default=DEFAULT_PROFILE, choices=list(PROFILES), metavar="NAME",
+                        help=f"Akto contract version every namespace starts from: {', '.join(PROFILES)} (default {DEFAULT_PROFILE})")
     parser.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"])
 
 
@@ -243,6 +246,7 @@ def config_from_args(args: argparse.Namespace) -> EngineConfig:
         journal_size=args.journal_size, ingest_size=args.journal_size,
         max_body_bytes=args.max_body_bytes, max_namespaces=args.max_namespaces, log_level=args.log_level,
         state_path=args.state, replay_file=args.replay, replay_miss=args.replay_miss,
+        akto_profile=args.akto_profile,
     )
 
 

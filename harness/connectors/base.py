@@ -55,6 +55,9 @@ class Traffic(Strict):
     """The one client request the scenario sends through the connector."""
 
     provider: Literal["openai", "anthropic"] = "openai"
+    #: OpenAI only: Chat Completions (``chat``) or the Responses API (``responses``: the messages go in
+    #: ``input``; no streaming, as the fake LLM serves it).
+    api: Literal["chat", "responses"] = "chat"
     model: str | None = None
     prompt: str | None = None
     messages: list[dict[str, Any]] | None = None
@@ -68,6 +71,8 @@ class Traffic(Strict):
     def _one_input(self) -> "Traffic":
         if (self.prompt is None) == (self.messages is None):
             raise ValueError("give exactly one of prompt or messages")
+        if self.api == "responses" and (self.provider != "openai" or self.stream):
+            raise ValueError("api: responses is OpenAI's, without stream")
         return self
 
     def chat_messages(self) -> list[dict[str, Any]]:

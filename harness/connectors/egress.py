@@ -23,7 +23,7 @@ import httpx
 
 from harness.connectors.base import (Answers, ClientResponse, Connector, ConnectorConfig, ConnectorInstance,
                                      EngineEndpoint, LLMUpstream, Traffic)
-from harness.connectors.http import CLIENT_TIMEOUT_S, send_openai_chat
+from harness.connectors.http import CLIENT_TIMEOUT_S, OPENAI_PATHS, send_openai_chat
 from harness.connectors.registry import register
 from harness.hosts.mitmdump import EGRESS_ADDON, ROUTE_ADDON, MitmDump, mitmdump_binary
 from harness.payloads import Target, openai_chat_target
@@ -32,7 +32,6 @@ EGRESS_ADDON_ENV = "AKTO_HARNESS_EGRESS_ADDON"
 #: The addon's own default (Akto's addon has no timeout setting: 15 s per call).
 EGRESS_DEFAULT_TIMEOUT_S = 5.0
 OPENAI_HOST = "api.openai.com"
-OPENAI_CHAT = f"https://{OPENAI_HOST}/v1/chat/completions"
 ANTHROPIC_MESSAGES = "https://api.anthropic.com/v1/messages"
 DEFAULT_MODELS = {"openai": "gpt-4o-mini", "anthropic": "claude-3-5-sonnet-latest"}
 #: Provider keys the client sends; they must reach the provider and never the engine.
@@ -68,7 +67,7 @@ class EgressInstance(ConnectorInstance):
         if traffic.provider == "anthropic":
             return send_anthropic_messages(traffic, proxy=self.mitm.proxy_url, verify=str(self.mitm.ca_cert))
         return send_openai_chat(
-            OPENAI_CHAT, traffic, default_model=DEFAULT_MODELS["openai"], headers={"authorization": f"Bearer {OPENAI_KEY}"},
+            f"https://{OPENAI_HOST}{OPENAI_PATHS[traffic.api]}", traffic, default_model=DEFAULT_MODELS["openai"], headers={"authorization": f"Bearer {OPENAI_KEY}"},
             verify=str(self.mitm.ca_cert), proxy=self.mitm.proxy_url,
         )
 

@@ -14,8 +14,14 @@ from harness.connectors.base import ClientResponse, Traffic
 CLIENT_TIMEOUT_S = 90.0
 
 
+#: Where each OpenAI API of :attr:`Traffic.api` is served, below a base URL.
+OPENAI_PATHS = {"chat": "/v1/chat/completions", "responses": "/v1/responses"}
+
+
 def openai_chat_body(traffic: Traffic, default_model: str) -> dict[str, Any]:
-    body: dict[str, Any] = {"model": traffic.model or default_model, "messages": traffic.chat_messages()}
+    """The request body of ``traffic``'s OpenAI API (Responses: the messages are the ``input`` list)."""
+    key = "input" if traffic.api == "responses" else "messages"
+    body: dict[str, Any] = {"model": traffic.model or default_model, key: traffic.chat_messages()}
     if traffic.stream:
         body["stream"] = True
     return body
@@ -30,7 +36,8 @@ def send_openai_chat(
     verify: bool | str = True,
     proxy: str | None = None,
 ) -> ClientResponse:
-    """POST an OpenAI chat completion to ``url``; streams are read to the end (``stream_text`` assembled)."""
+    """POST an OpenAI chat completion (or Responses request) to ``url``; streams are read to the end
+    (``stream_text`` assembled)."""
     body = openai_chat_body(traffic, default_model)
     all_headers = {"content-type": "application/json", **(headers or {}), **traffic.headers}
     started = time.perf_counter()

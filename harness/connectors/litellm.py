@@ -10,7 +10,7 @@ from typing import Any
 
 from harness.connectors.base import (DEFAULT_TIMEOUT_S, Answers, ClientResponse, Connector, ConnectorConfig,
                                      ConnectorInstance, EngineEndpoint, LLMUpstream, Traffic)
-from harness.connectors.http import send_openai_chat
+from harness.connectors.http import OPENAI_PATHS, send_openai_chat
 from harness.connectors.registry import register
 from harness.hosts.litellm_proxy import LiteLLMProxy, base_config, model_entry
 from harness.payloads import Target, openai_chat_target
@@ -58,7 +58,7 @@ class LiteLLMInstance(ConnectorInstance):
 
     def send(self, traffic: Traffic) -> ClientResponse:
         return send_openai_chat(
-            f"{self.proxy.url}/v1/chat/completions",
+            f"{self.proxy.url}{OPENAI_PATHS[traffic.api]}",
             traffic,
             default_model=DEFAULT_MODELS[traffic.provider],
             headers=self.proxy.auth_headers,

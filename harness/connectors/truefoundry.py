@@ -97,6 +97,8 @@ class TrueFoundryInstance(ConnectorInstance):
                 self._registered.add(name)
 
     def send(self, traffic: Traffic) -> ClientResponse:
+        if traffic.api != "chat" or traffic.provider != "openai":
+            raise ValueError("the TrueFoundry gateway simulator serves OpenAI chat completions only")
         selection = {k.lower(): v for k, v in traffic.headers.items()}.get(GUARDRAILS_HEADER)
         if selection is not None:
             chosen = json.loads(selection)

@@ -18,6 +18,7 @@ from akto_wire import FlagName
 from harness.connectors import registry
 from harness.connectors.base import ConnectorConfig, ConnectorMode, FailMode, Strict, Traffic
 from mock_akto.policies import Policy
+from mock_akto.profiles import ProfileChoice
 from mock_akto.rules import FaultRule
 
 __all__ = ["ConnectorConfig", "ConnectorMode", "FailMode", "Scenario", "ScenarioError", "Traffic", "load_file",
@@ -40,6 +41,20 @@ class EngineState(Strict):
     policies: str | list[Policy] | None = None
     #: Fault rules, in the format of ``POST /__admin/faults/rules`` (``{fault: {...}, match: {...}}``).
     faults: list[FaultRule] = Field(default_factory=list)
+    #: The Akto contract version the engine plays (``mock_akto.profiles``): a name (``current``,
+    #: ``gateway-fail-open-off`` ...) or ``{name, guardrails_client_timeout_ms}``. Default ``current``.
+    akto_profile: ProfileChoice = Field(default_factory=ProfileChoice)
+
+    @field_validator("akto_profile", mode="before")
+    @classmethod
+    def _profile_by_name(cls, value: Any) -> Any:
+        return {"name": value} if isinstance(value, str) else value
+
+    @field_validator("akto_profile")
+    @classmethod
+    def _known_profile(cls, choice: ProfileChoice) -> ProfileChoice:
+        choice.resolve()  # UnknownProfile (a ValueError) names the known ones
+        return choice
 
     @field_validator("faults", mode="before")
     @classmethod

@@ -79,7 +79,8 @@ def new_reference() -> str:
 
 
 def prepare(scenario: Scenario, instance: ConnectorInstance, llm: LLMUpstream) -> None:
-    """Reset the instance's namespace and the fake LLM, then load the scenario's policies and faults."""
+    """Reset the instance's namespace and the fake LLM, then load the scenario's policies, Akto profile and
+    faults."""
     client = instance.engine.client
     client.reset()
     policies = scenario.engine.policies
@@ -87,6 +88,8 @@ def prepare(scenario: Scenario, instance: ConnectorInstance, llm: LLMUpstream) -
         client.load_preset(policies)
     elif policies is not None:
         client.set_policies(policies)
+    profile = scenario.engine.akto_profile  # always set: the engine may start from another --akto-profile
+    client.set_akto_profile(profile.name, guardrails_client_timeout_ms=profile.guardrails_client_timeout_ms)
     for rule in scenario.engine.faults:
         client.add_fault(rule)
     llm.client.reset()

@@ -11,6 +11,7 @@ from fastapi import APIRouter
 
 from ..journal import IngestRecordModel, JournalEntryModel
 from ..policies import Policy
+from ..profiles import AktoProfile
 from ..rules import FaultRule
 from ..scripted import ScriptedVerdict
 from ..verify import VerifyResult
@@ -18,6 +19,7 @@ from . import handlers_faults as faults
 from . import handlers_journal as journal
 from . import handlers_namespaces as namespaces
 from . import handlers_policies as policies
+from . import handlers_profiles as profiles
 from . import handlers_scripted as scripted
 from . import handlers_verify as verify
 from .models import Count, Health, ListenerInfo, NamespaceInfo, ResetResult, WaitResult, errors
@@ -67,6 +69,10 @@ ROUTES: tuple[AdminRoute, ...] = (
     AdminRoute("DELETE", "/journal",                 journal.clear_journal,       None, 204),
     AdminRoute("GET",    "/ingest",                  journal.ingest_records,      list[IngestRecordModel]),
     AdminRoute("DELETE", "/ingest",                  journal.clear_ingest,        None, 204),
+    # Akto contract profiles (the namespace's; reset goes back to the engine's --akto-profile)
+    AdminRoute("GET",    "/akto-profiles",           profiles.list_profiles,      list[AktoProfile]),
+    AdminRoute("GET",    "/akto-profile",            profiles.get_profile,        AktoProfile),
+    AdminRoute("PUT",    "/akto-profile",            profiles.set_profile,        AktoProfile),
     # listeners and namespaces
     AdminRoute("GET",    "/listeners",               namespaces.list_listeners,   list[ListenerInfo]),
     AdminRoute("POST",   "/listeners",               namespaces.open_listener,    ListenerInfo, 201, errors(409)),

@@ -95,6 +95,7 @@ def test_catalogue_has_every_fault_of_the_design() -> None:
         "fixed_delay", "uniform_delay", "lognormal_delay", "chunked_dribble", "hang", "down",
         "connection_reset_by_peer", "empty_response", "random_data_then_close", "truncated_body", "status",
         "non_json_body", "html_body", "wrong_content_type", "schema_break", "fail_open_verdict",
+        "slow_guardrails",
     }
     for name, cls in FAULTS.items():
         assert cls.__doc__ and cls.__doc__.strip(), f"{name} needs a docstring saying what the client sees"
