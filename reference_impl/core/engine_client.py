@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any, Mapping
 
 import httpx
@@ -27,6 +28,9 @@ from akto_wire import (
 )
 
 from .background import BackgroundTasks
+from .breaker import CircuitBreaker
+from .budget import RequestBudget
+from .failure_log import FailureLog
 from .failmode import EngineFailure, FailureKind
 from .settings import EngineSettings
 from .verdict import parse_json_body, verdict_from_http_proxy, verdict_from_result
@@ -39,7 +43,12 @@ class EngineClient:
 
     def __init__(self, settings: EngineSettings, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.settings = settings
-        self.background = BackgroundTasks(settings.max_background_tasks)
+        #: The connector's failure lines, folded per kind (an outage must not fill the disk).
+        self.failure_log = FailureLog(log, interval_s=settings.failure_log_interval_s)
+        self.background = BackgroundTasks(settings.max_background_tasks, self.failure_log)
+        #: Shared by every flow of this connector instance: decides at once while the engine is stalled.
+        self.breaker = CircuitBreaker(failures=settings.breaker_failures, window_s=settings.guardrail_timeout,
+                                      backoff_s=settings.breaker_backoff_s)
         # httpx's own timeout is a backstop per phase; the real bound is the asyncio deadline in _post.
         self._http = httpx.AsyncClient(
             base_url=settings.akto_base_url,
@@ -68,10 +77,18 @@ class EngineClient:
             params[AKTO_CONNECTOR] = self.settings.connector
         return params
 
-    async def check(self, envelope: Envelope, *, direction: Direction = "request", ingest: bool = False) -> Verdict:
-        """Ask ``/api/http-proxy`` for a verdict on one direction (optionally recording it too)."""
+    def budget(self) -> RequestBudget:
+        """A fresh engine-time budget for one request (its phases share it)."""
+        return RequestBudget(self.settings.guardrail_timeout)
+
+    async def check(self, envelope: Envelope, *, direction: Direction = "request", ingest: bool = False,
+                    budget: RequestBudget | None = None) -> Verdict:
+        """Ask ``/api/http-proxy`` for a verdict on one direction (optionally recording it too).
+
+        With a ``budget``, the call waits at most what is left of it, and fails at once when the request's
+        budget is spent or an earlier call of the request failed."""
         flags = {GUARDRAILS: direction == "request", RESPONSE_GUARDRAILS: direction == "response", INGEST_DATA: ingest}
-        body = await self._post(HTTP_PROXY_PATH, envelope, self.query(**flags))
+        body = await self._post(HTTP_PROXY_PATH, envelope, self.query(**flags), budget)
         return verdict_from_http_proxy(body, direction)
 
     async def validate(self, envelope: Envelope, *, direction: Direction = "request") -> Verdict:
@@ -90,7 +107,7 @@ class EngineClient:
         try:
             await self.ingest(envelope, **flags)
         except EngineFailure as failure:
-            log.warning("akto: ingest failed (%s): %s", failure.kind.value, failure)
+            self.failure_log.warning(f"ingest {failure.kind.value}", "akto: ingest failed (%s): %s", failure.kind.value, failure)
 
     def _url(self, path: str, params: Mapping[str, str]) -> httpx.URL:
         key = (path, tuple(params.items()))
@@ -99,18 +116,43 @@ class EngineClient:
             url = self._urls[key] = self._http.base_url.join(path.lstrip("/")).copy_merge_params(dict(params))
         return url
 
-    async def _post(self, path: str, envelope: Envelope, params: Mapping[str, str]) -> Any:
+    async def _post(self, path: str, envelope: Envelope, params: Mapping[str, str],
+                    budget: RequestBudget | None = None) -> Any:
+        try:
+            return await self._post_once(path, envelope, params, budget)
+        except EngineFailure:
+            if budget is not None:
+                budget.failed = True
+            raise
+
+    async def _post_once(self, path: str, envelope: Envelope, params: Mapping[str, str],
+                         budget: RequestBudget | None) -> Any:
+        timeout = self.settings.guardrail_timeout
+        if budget is not None:
+            if budget.spent:
+                raise EngineFailure(FailureKind.TIMEOUT, "an earlier engine call of this request failed or used its deadline")
+            timeout = min(timeout, budget.left_s)
+        if not self.breaker.allow():
+            raise EngineFailure(FailureKind.TIMEOUT, f"engine known stalled (circuit open, next probe in {self.breaker.retry_in():.1f}s)")
         content = envelope.model_dump_json().encode()
         url = self._url(path, params)
+        started = time.monotonic()
         try:
-            async with asyncio.timeout(self.settings.guardrail_timeout):
+            async with asyncio.timeout(timeout):
                 response = await self._http.post(url, content=content)
         except (TimeoutError, httpx.TimeoutException):
-            raise EngineFailure(
-                FailureKind.TIMEOUT, f"engine gave no answer within {self.settings.guardrail_timeout:g}s"
-            ) from None
+            self.breaker.on_timeout()
+            raise EngineFailure(FailureKind.TIMEOUT, f"engine gave no answer within {timeout:g}s") from None
         except httpx.TransportError as exc:
+            self.breaker.on_other_failure()
             raise EngineFailure(FailureKind.UNREACHABLE, f"engine unreachable: {type(exc).__name__}: {exc}") from None
+        except asyncio.CancelledError:
+            self.breaker.abandon()
+            raise
+        finally:
+            if budget is not None:
+                budget.charge(time.monotonic() - started)
+        self.breaker.on_answer()
         if response.status_code in (401, 403):
             raise EngineFailure(FailureKind.AUTH, f"engine refused credentials ({response.status_code})", status=response.status_code)
         if not response.is_success:

@@ -81,10 +81,12 @@ def test_auth_failure_never_fails_open():
     assert not decision.allow and decision.status == 503 and "credentials" in decision.message
 
 
-def test_credential_headers_are_stripped():
+def test_only_allowlisted_headers_are_kept():
     headers = {"Authorization": "Bearer sk-secret", "X-Api-Key": "k", "Cookie": "c", "Content-Type": "application/json",
-               "Content-Length": "10", "X-Request-Id": "r1"}
+               "Content-Length": "10", "X-Request-Id": "r1", "X-Auth-Token": "t1", "X-Access-Token": "t2",
+               "X-Session-Token": "t3", "X-CSRF-Token": "t4", "X-Vendor-Secret": "t5"}
     assert safe_headers(headers) == {"content-type": "application/json", "x-request-id": "r1"}
+    assert safe_headers([("Host", "agent"), ("x-unknown", "u")]) == {"host": "agent"}
 
 
 def test_settings_fall_back_to_environment_and_validate():
