@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import time
 from typing import Any, Mapping
 
@@ -27,6 +28,7 @@ from akto_wire import (
     validate_path,
 )
 
+from .aiohttp_transport import TLSVerificationError
 from .background import BackgroundTasks
 from .breaker import CircuitBreaker
 from .budget import RequestBudget
@@ -145,6 +147,8 @@ class EngineClient:
             raise EngineFailure(FailureKind.TIMEOUT, f"engine gave no answer within {timeout:g}s") from None
         except httpx.TransportError as exc:
             self.breaker.on_other_failure()
+            if _tls_verification_failed(exc):
+                raise EngineFailure(FailureKind.TLS, f"engine TLS certificate not verified: {exc}") from None
             raise EngineFailure(FailureKind.UNREACHABLE, f"engine unreachable: {type(exc).__name__}: {exc}") from None
         except asyncio.CancelledError:
             self.breaker.abandon()
@@ -158,3 +162,15 @@ class EngineClient:
         if not response.is_success:
             raise EngineFailure(FailureKind.SERVER_ERROR, f"engine answered HTTP {response.status_code}", status=response.status_code)
         return parse_json_body(response.content, response.headers.get("content-type"))
+
+
+def _tls_verification_failed(exc: BaseException) -> bool:
+    """httpx wraps ``ssl.SSLCertVerificationError`` in a ConnectError; our aiohttp transport says so by type."""
+    seen: BaseException | None = exc
+    for _ in range(8):  # a short chain: ConnectError <- httpcore error <- ssl error
+        if seen is None:
+            return False
+        if isinstance(seen, (TLSVerificationError, ssl.SSLCertVerificationError)):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
