@@ -56,7 +56,7 @@ def on_failure(failure: EngineFailure, mode: FailMode) -> FailureDecision:
     or wrong key), and failing open would silently turn guardrails off for everyone (LiteLLM PR #38568).
     It answers 503 with a message that names the cause, in both modes.
 
-    A TLS verification failure is never failed open either (docs/architecture.md, "Fail-mode edge cases"):
+    A TLS verification failure is never failed open either (docs/connectors.md, "Fail-mode edge cases"):
     someone between the connector and the engine, or a wrong CA bundle, must not switch guardrails off.
     """
     if failure.kind is FailureKind.AUTH:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Iterable, Mapping
 
-#: Headers the Akto contract uses (docs/architecture.md, contracts: requestHeaders / responseHeaders).
+#: Headers the Akto contract uses (docs/connectors.md, "Headers"; akto_wire/README.md: requestHeaders).
 FORWARDED_HEADERS = frozenset(
     {
         "host",  # names the Akto API collection

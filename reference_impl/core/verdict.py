@@ -59,7 +59,7 @@ def verdict_from_result(result: Any, direction: Direction = "request") -> Verdic
 def _refuse_made_up_verdict(result: dict[str, Any]) -> None:
     """Akto's gateway makes up a verdict when its guardrails-service is down: ``failOpen: true`` (an allow,
     since 2026-06-29) or, before, a lower-case deny with an ``error`` field. No guardrail ran, so it is an
-    engine failure and the connector's own fail mode decides (docs/architecture.md, fail-mode edge cases):
+    engine failure and the connector's own fail mode decides (docs/connectors.md, "Fail-mode edge cases"):
     fail_closed does not let unchecked traffic through, fail_open does not block on an outage."""
     if result.get("failOpen") is True or result.get("error"):
         error = str(result.get("error") or "no reason given")[:200]
