@@ -28,7 +28,7 @@ from akto_wire import (
     validate_path,
 )
 
-from .aiohttp_transport import TLSVerificationError
+from .aiohttp_transport import AiohttpTransport, TLSVerificationError
 from .background import BackgroundTasks
 from .breaker import CircuitBreaker
 from .budget import RequestBudget
@@ -64,6 +64,11 @@ class EngineClient:
             transport=transport,
             trust_env=False,
         )
+        #: Our aiohttp transport is called directly: httpx's client layers (auth, redirects, cookies, event
+        #: hooks) cost CPU per call in the host's one event loop and do nothing for a fixed engine URL.
+        #: Any other transport (httpx's own) goes through the client. Both raise httpx's exception types.
+        self._direct = transport if isinstance(transport, AiohttpTransport) else None
+        self._headers = httpx.Headers(self._http.headers)
         #: Full URLs by (path, query): httpx parses and merges a relative path and its params on every call
         #: (~0.3 ms of CPU); the few routes and flag sets a connector uses are built once.
         self._urls: dict[tuple[str, tuple[tuple[str, str], ...]], httpx.URL] = {}
@@ -141,7 +146,11 @@ class EngineClient:
         started = time.monotonic()
         try:
             async with asyncio.timeout(timeout):
-                response = await self._http.post(url, content=content)
+                if self._direct is not None:
+                    request = httpx.Request("POST", url, content=content, headers=self._headers)
+                    response = await self._direct.handle_async_request(request)
+                else:
+                    response = await self._http.post(url, content=content)
         except (TimeoutError, httpx.TimeoutException):
             self.breaker.on_timeout()
             raise EngineFailure(FailureKind.TIMEOUT, f"engine gave no answer within {timeout:g}s") from None
