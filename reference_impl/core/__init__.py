@@ -3,7 +3,7 @@ decision, credential stripping and masking. Host adapters (LiteLLM, mitmproxy, A
 
 from .engine_client import EngineClient
 from .failmode import EngineFailure, FailMode, FailureDecision, FailureKind, on_failure
-from .headers import CREDENTIAL_HEADERS, safe_headers
+from .headers import CREDENTIAL_HEADERS, FORWARDED_HEADERS, safe_headers
 from .settings import ConfigError, EngineSettings
 
 __all__ = [
@@ -12,6 +12,7 @@ __all__ = [
     "EngineClient",
     "EngineFailure",
     "EngineSettings",
+    "FORWARDED_HEADERS",
     "FailMode",
     "FailureDecision",
     "FailureKind",

@@ -22,6 +22,10 @@ import httpx
 from .settings import EngineSettings
 
 
+class TLSVerificationError(httpx.ConnectError):
+    """The engine's certificate did not verify (kept apart from other connect errors: never failed open)."""
+
+
 class AiohttpTransport(httpx.AsyncBaseTransport):
     """One aiohttp session (created on first use, inside the running loop) with bounded connections."""
 
@@ -65,6 +69,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 content = await answer.read()
                 return httpx.Response(answer.status, headers=list(answer.raw_headers), content=content,
                                       request=request)
+        except aiohttp.ClientConnectorCertificateError as exc:
+            raise TLSVerificationError(f"engine certificate not verified: {exc.certificate_error}", request=request) from None
         except asyncio.TimeoutError:  # aiohttp's backstop timeout (core's own deadline raises past this)
             raise httpx.ReadTimeout("engine call timed out", request=request) from None
         except aiohttp.ClientConnectorError as exc:

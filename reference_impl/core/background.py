@@ -6,6 +6,8 @@ import asyncio
 import logging
 from typing import Coroutine
 
+from .failure_log import FailureLog
+
 log = logging.getLogger("akto.connector")
 
 
@@ -13,8 +15,10 @@ class BackgroundTasks:
     """Keeps strong references to in-flight tasks (so they are not garbage collected), logs their
     failures, and drops new work once ``limit`` tasks are pending. ``dropped`` counts what was dropped."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, failure_log: FailureLog | None = None) -> None:
         self.limit = limit
+        #: Drops and failures come in storms under load: their lines are folded per interval.
+        self.failure_log = failure_log or FailureLog(log, interval_s=0)
         self.dropped = 0
         self.failed = 0
         self._tasks: set[asyncio.Task[None]] = set()
@@ -28,7 +32,8 @@ class BackgroundTasks:
         if len(self._tasks) >= self.limit:
             work.close()
             self.dropped += 1
-            log.warning("akto: dropped background %s (%d pending, %d dropped so far)", what, len(self._tasks), self.dropped)
+            self.failure_log.warning("dropped background work", "akto: dropped background %s (%d pending, %d dropped so far)",
+                                     what, len(self._tasks), self.dropped)
             return False
         task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
@@ -42,7 +47,7 @@ class BackgroundTasks:
         exc = task.exception()
         if exc is not None:
             self.failed += 1
-            log.warning("akto: background %s failed: %s", what, exc)
+            self.failure_log.warning("background failure", "akto: background %s failed: %s", what, exc)
 
     async def drain(self, timeout: float) -> None:
         """Wait (bounded) for pending work, e.g. at shutdown; what is left is cancelled."""

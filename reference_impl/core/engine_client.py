@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
+import time
 from typing import Any, Mapping
 
 import httpx
@@ -26,7 +28,11 @@ from akto_wire import (
     validate_path,
 )
 
+from .aiohttp_transport import AiohttpTransport, TLSVerificationError
 from .background import BackgroundTasks
+from .breaker import CircuitBreaker
+from .budget import RequestBudget
+from .failure_log import FailureLog
 from .failmode import EngineFailure, FailureKind
 from .settings import EngineSettings
 from .verdict import parse_json_body, verdict_from_http_proxy, verdict_from_result
@@ -39,7 +45,12 @@ class EngineClient:
 
     def __init__(self, settings: EngineSettings, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.settings = settings
-        self.background = BackgroundTasks(settings.max_background_tasks)
+        #: The connector's failure lines, folded per kind (an outage must not fill the disk).
+        self.failure_log = FailureLog(log, interval_s=settings.failure_log_interval_s)
+        self.background = BackgroundTasks(settings.max_background_tasks, self.failure_log)
+        #: Shared by every flow of this connector instance: decides at once while the engine is stalled.
+        self.breaker = CircuitBreaker(failures=settings.breaker_failures, window_s=settings.guardrail_timeout,
+                                      backoff_s=settings.breaker_backoff_s)
         # httpx's own timeout is a backstop per phase; the real bound is the asyncio deadline in _post.
         self._http = httpx.AsyncClient(
             base_url=settings.akto_base_url,
@@ -53,6 +64,11 @@ class EngineClient:
             transport=transport,
             trust_env=False,
         )
+        #: Our aiohttp transport is called directly: httpx's client layers (auth, redirects, cookies, event
+        #: hooks) cost CPU per call in the host's one event loop and do nothing for a fixed engine URL.
+        #: Any other transport (httpx's own) goes through the client. Both raise httpx's exception types.
+        self._direct = transport if isinstance(transport, AiohttpTransport) else None
+        self._headers = httpx.Headers(self._http.headers)
         #: Full URLs by (path, query): httpx parses and merges a relative path and its params on every call
         #: (~0.3 ms of CPU); the few routes and flag sets a connector uses are built once.
         self._urls: dict[tuple[str, tuple[tuple[str, str], ...]], httpx.URL] = {}
@@ -68,10 +84,18 @@ class EngineClient:
             params[AKTO_CONNECTOR] = self.settings.connector
         return params
 
-    async def check(self, envelope: Envelope, *, direction: Direction = "request", ingest: bool = False) -> Verdict:
-        """Ask ``/api/http-proxy`` for a verdict on one direction (optionally recording it too)."""
+    def budget(self) -> RequestBudget:
+        """A fresh engine-time budget for one request (its phases share it)."""
+        return RequestBudget(self.settings.guardrail_timeout)
+
+    async def check(self, envelope: Envelope, *, direction: Direction = "request", ingest: bool = False,
+                    budget: RequestBudget | None = None) -> Verdict:
+        """Ask ``/api/http-proxy`` for a verdict on one direction (optionally recording it too).
+
+        With a ``budget``, the call waits at most what is left of it, and fails at once when the request's
+        budget is spent or an earlier call of the request failed."""
         flags = {GUARDRAILS: direction == "request", RESPONSE_GUARDRAILS: direction == "response", INGEST_DATA: ingest}
-        body = await self._post(HTTP_PROXY_PATH, envelope, self.query(**flags))
+        body = await self._post(HTTP_PROXY_PATH, envelope, self.query(**flags), budget)
         return verdict_from_http_proxy(body, direction)
 
     async def validate(self, envelope: Envelope, *, direction: Direction = "request") -> Verdict:
@@ -90,7 +114,7 @@ class EngineClient:
         try:
             await self.ingest(envelope, **flags)
         except EngineFailure as failure:
-            log.warning("akto: ingest failed (%s): %s", failure.kind.value, failure)
+            self.failure_log.warning(f"ingest {failure.kind.value}", "akto: ingest failed (%s): %s", failure.kind.value, failure)
 
     def _url(self, path: str, params: Mapping[str, str]) -> httpx.URL:
         key = (path, tuple(params.items()))
@@ -99,20 +123,63 @@ class EngineClient:
             url = self._urls[key] = self._http.base_url.join(path.lstrip("/")).copy_merge_params(dict(params))
         return url
 
-    async def _post(self, path: str, envelope: Envelope, params: Mapping[str, str]) -> Any:
+    async def _post(self, path: str, envelope: Envelope, params: Mapping[str, str],
+                    budget: RequestBudget | None = None) -> Any:
+        try:
+            return await self._post_once(path, envelope, params, budget)
+        except EngineFailure:
+            if budget is not None:
+                budget.failed = True
+            raise
+
+    async def _post_once(self, path: str, envelope: Envelope, params: Mapping[str, str],
+                         budget: RequestBudget | None) -> Any:
+        timeout = self.settings.guardrail_timeout
+        if budget is not None:
+            if budget.spent:
+                raise EngineFailure(FailureKind.TIMEOUT, "an earlier engine call of this request failed or used its deadline")
+            timeout = min(timeout, budget.left_s)
+        if not self.breaker.allow():
+            raise EngineFailure(FailureKind.TIMEOUT, f"engine known stalled (circuit open, next probe in {self.breaker.retry_in():.1f}s)")
         content = envelope.model_dump_json().encode()
         url = self._url(path, params)
+        started = time.monotonic()
         try:
-            async with asyncio.timeout(self.settings.guardrail_timeout):
-                response = await self._http.post(url, content=content)
+            async with asyncio.timeout(timeout):
+                if self._direct is not None:
+                    request = httpx.Request("POST", url, content=content, headers=self._headers)
+                    response = await self._direct.handle_async_request(request)
+                else:
+                    response = await self._http.post(url, content=content)
         except (TimeoutError, httpx.TimeoutException):
-            raise EngineFailure(
-                FailureKind.TIMEOUT, f"engine gave no answer within {self.settings.guardrail_timeout:g}s"
-            ) from None
+            self.breaker.on_timeout()
+            raise EngineFailure(FailureKind.TIMEOUT, f"engine gave no answer within {timeout:g}s") from None
         except httpx.TransportError as exc:
+            self.breaker.on_other_failure()
+            if _tls_verification_failed(exc):
+                raise EngineFailure(FailureKind.TLS, f"engine TLS certificate not verified: {exc}") from None
             raise EngineFailure(FailureKind.UNREACHABLE, f"engine unreachable: {type(exc).__name__}: {exc}") from None
+        except asyncio.CancelledError:
+            self.breaker.abandon()
+            raise
+        finally:
+            if budget is not None:
+                budget.charge(time.monotonic() - started)
+        self.breaker.on_answer()
         if response.status_code in (401, 403):
             raise EngineFailure(FailureKind.AUTH, f"engine refused credentials ({response.status_code})", status=response.status_code)
         if not response.is_success:
             raise EngineFailure(FailureKind.SERVER_ERROR, f"engine answered HTTP {response.status_code}", status=response.status_code)
         return parse_json_body(response.content, response.headers.get("content-type"))
+
+
+def _tls_verification_failed(exc: BaseException) -> bool:
+    """httpx wraps ``ssl.SSLCertVerificationError`` in a ConnectError; our aiohttp transport says so by type."""
+    seen: BaseException | None = exc
+    for _ in range(8):  # a short chain: ConnectError <- httpcore error <- ssl error
+        if seen is None:
+            return False
+        if isinstance(seen, (TLSVerificationError, ssl.SSLCertVerificationError)):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False

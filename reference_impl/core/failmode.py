@@ -22,6 +22,8 @@ class FailureKind(str, Enum):
     SERVER_ERROR = "server_error"  # 5xx, or any non-2xx that is not an auth error
     UNREADABLE = "unreadable"  # not JSON, wrong content-type, schema break (no boolean Allowed)
     AUTH = "auth"  # 401/403 from the engine: a configuration error, not an outage
+    TLS = "tls"  # the engine's certificate did not verify: an attack or a misconfiguration, not an outage
+    ENGINE_FAILED_OPEN = "engine_failed_open"  # the engine says its own guardrails did not run (failOpen / error)
 
 
 class EngineFailure(Exception):
@@ -44,6 +46,7 @@ class FailureDecision:
 
 UNAVAILABLE_MESSAGE = "Akto guardrail service unreachable"
 AUTH_MESSAGE = "Akto guardrail rejected the connector's credentials"
+TLS_MESSAGE = "Akto guardrail's TLS certificate could not be verified"
 
 
 def on_failure(failure: EngineFailure, mode: FailMode) -> FailureDecision:
@@ -52,9 +55,14 @@ def on_failure(failure: EngineFailure, mode: FailMode) -> FailureDecision:
     A 401/403 from the engine is *never* failed open: it means the connector is misconfigured (an expired
     or wrong key), and failing open would silently turn guardrails off for everyone (LiteLLM PR #38568).
     It answers 503 with a message that names the cause, in both modes.
+
+    A TLS verification failure is never failed open either (docs/connectors.md, "Fail-mode edge cases"):
+    someone between the connector and the engine, or a wrong CA bundle, must not switch guardrails off.
     """
     if failure.kind is FailureKind.AUTH:
         return FailureDecision(allow=False, status=503, message=AUTH_MESSAGE)
+    if failure.kind is FailureKind.TLS:
+        return FailureDecision(allow=False, status=503, message=TLS_MESSAGE)
     if mode is FailMode.FAIL_OPEN:
         return FailureDecision(allow=True, status=200, message=f"failed open: {failure.kind.value}")
     return FailureDecision(allow=False, status=503, message=UNAVAILABLE_MESSAGE)

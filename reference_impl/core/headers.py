@@ -1,10 +1,36 @@
-"""Which client headers may travel to the engine. Credentials never do."""
+"""Which traffic headers may travel to the engine: an allowlist, for every connector.
+
+Why an allowlist and not a denylist: credentials hide under names nobody lists in advance
+(``x-auth-token``, ``x-access-token``, ``x-session-token``, ``x-csrf-token``, a vendor's own header), and a
+denylist leaks each new one (issue 11.6). The engine needs only what describes the traffic: its type and
+encoding, the collection (``host``), the caller's address and the ids that tie a session or a request
+together. Every other header, known or unknown, stays with the host.
+"""
 
 from __future__ import annotations
 
 from typing import Iterable, Mapping
 
-#: Credential headers removed before anything is sent to the engine (LiteLLM v4's set plus a few more).
+#: Headers the Akto contract uses (docs/connectors.md, "Headers"; akto_wire/README.md: requestHeaders).
+FORWARDED_HEADERS = frozenset(
+    {
+        "host",  # names the Akto API collection
+        "content-type",
+        "content-encoding",
+        "accept",
+        "user-agent",
+        "x-forwarded-for",  # the caller's address (the envelope's ``ip``)
+        "x-real-ip",
+        "x-request-id",
+        "x-akto-installer-akto_session_id",  # Akto's session id header (LiteLLM v4)
+        "mcp-session-id",
+        "anthropic-version",
+        "openai-beta",
+    }
+)
+
+#: Credential headers: never forwarded (the allowlist already drops them; fakes and tests use this set to
+#: mask or to check what must never appear).
 CREDENTIAL_HEADERS = frozenset(
     {
         "authorization",
@@ -20,17 +46,21 @@ CREDENTIAL_HEADERS = frozenset(
         "x-amz-security-token",
         "anthropic-api-key",
         "openai-api-key",
+        "x-auth-token",
+        "x-access-token",
+        "x-session-token",
+        "x-csrf-token",
     }
 )
-#: Hop-by-hop and framing headers that say nothing about the traffic.
-FRAMING_HEADERS = frozenset({"content-length", "connection", "transfer-encoding", "keep-alive", "te", "upgrade"})
+assert not FORWARDED_HEADERS & CREDENTIAL_HEADERS
 
 
 def safe_headers(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> dict[str, str]:
-    """Lower-cased headers without credentials or framing, ready for ``requestHeaders``."""
+    """Lower-cased headers on the allowlist only, ready for ``requestHeaders`` / ``responseHeaders``."""
     items = headers.items() if isinstance(headers, Mapping) else headers
-    return {
-        name.lower(): value
-        for name, value in items
-        if name.lower() not in CREDENTIAL_HEADERS and name.lower() not in FRAMING_HEADERS
-    }
+    kept: dict[str, str] = {}
+    for name, value in items:
+        lowered = name.lower()
+        if lowered in FORWARDED_HEADERS:
+            kept[lowered] = value
+    return kept

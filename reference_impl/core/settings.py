@@ -39,6 +39,12 @@ class EngineSettings(BaseModel):
     max_background_tasks: int = Field(1000, gt=0)
     #: TLS verification toward the engine: True (system CAs), False, or a CA bundle path.
     verify: bool | str = True
+    #: Circuit breaker (core/breaker.py): open after this many timeouts in a row within one timeout; 0 = off.
+    breaker_failures: int = Field(5, ge=0)
+    #: First wait before a half-open probe (doubles per failed probe, up to 30 s).
+    breaker_backoff_s: float = Field(1.0, gt=0)
+    #: Repeated failure lines of one kind are folded into one per this many seconds (core/failure_log.py).
+    failure_log_interval_s: float = Field(10.0, ge=0)
 
     @field_validator("akto_base_url")
     @classmethod

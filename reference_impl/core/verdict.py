@@ -41,6 +41,7 @@ def verdict_from_result(result: Any, direction: Direction = "request") -> Verdic
     section = result.get("requestResult" if direction == "request" else "responseResult")
     if isinstance(section, dict):
         result = section
+    _refuse_made_up_verdict(result)
     allowed = result.get("Allowed", result.get("allowed"))
     if not isinstance(allowed, bool):
         raise EngineFailure(FailureKind.UNREADABLE, f"verdict has no boolean Allowed (got {allowed!r})")
@@ -53,6 +54,16 @@ def verdict_from_result(result: Any, direction: Direction = "request") -> Verdic
     except ValidationError as exc:
         fields = ", ".join(".".join(str(p) for p in err["loc"]) for err in exc.errors())
         raise EngineFailure(FailureKind.UNREADABLE, f"verdict has wrong types in: {fields}") from None
+
+
+def _refuse_made_up_verdict(result: dict[str, Any]) -> None:
+    """Akto's gateway makes up a verdict when its guardrails-service is down: ``failOpen: true`` (an allow,
+    since 2026-06-29) or, before, a lower-case deny with an ``error`` field. No guardrail ran, so it is an
+    engine failure and the connector's own fail mode decides (docs/connectors.md, "Fail-mode edge cases"):
+    fail_closed does not let unchecked traffic through, fail_open does not block on an outage."""
+    if result.get("failOpen") is True or result.get("error"):
+        error = str(result.get("error") or "no reason given")[:200]
+        raise EngineFailure(FailureKind.ENGINE_FAILED_OPEN, f"engine's guardrails did not run (made-up verdict): {error}")
 
 
 def verdict_from_http_proxy(body: Any, direction: Direction = "request") -> Verdict:

@@ -47,6 +47,7 @@ from reference_impl.egress.stream import AsyncStreamTap, StreamDecision, StreamD
 log = logging.getLogger("akto.egress")
 
 DECISION_HEADER = "X-Akto-Guardrails-Decision"
+LOOPBACK = "127.0.0.1"
 REQUEST_BLOCK_REASON = "Blocked by Akto request guardrails"
 RESPONSE_BLOCK_REASON = "Blocked by Akto response guardrails"
 
@@ -59,6 +60,7 @@ STREAMED = "akto.streamed"
 GATE = "akto.stream_gate"
 FORWARDER = "akto.stream_forwarder"
 STREAM_ALERTS = "akto.stream_alerts"
+BUDGET = "akto.budget"  # the request's engine-time budget, shared by its phases (core/budget.py)
 
 
 class AktoGuardrails:
@@ -80,6 +82,8 @@ class AktoGuardrails:
             loader.add_option(spec.name, Optional[spec.type], None, f"{spec.help} Env: {spec.env}.")
 
     def configure(self, updated: set[str]) -> None:
+        if "listen_host" in updated:
+            _bind_loopback_by_default()
         if self.settings is not None and not any(name.startswith("akto_") for name in updated):
             return
         try:
@@ -132,6 +136,7 @@ class AktoGuardrails:
             return  # no JSON body (GET /v1/models, uploads): nothing to judge
         assert self.settings is not None and self.engine is not None
         flow.metadata[INSPECTED] = True
+        flow.metadata[BUDGET] = self.engine.budget()
         if isinstance(body, dict) and body.get("stream") is True:
             # Stream text is read as it passes: keep the encodings we can undo chunk by chunk.
             flow.request.headers["accept-encoding"] = "gzip, deflate"
@@ -207,7 +212,7 @@ class AktoGuardrails:
         """The engine's verdict on one phase, or None when the flow is settled: the engine failed (the fail
         mode decided) or the verdict blocks (answered 403). A flag that does not block is only logged."""
         try:
-            verdict = await self.engine.check(envelope, direction=phase, ingest=True)
+            verdict = await self.engine.check(envelope, direction=phase, ingest=True, budget=flow.metadata.get(BUDGET))
         except EngineFailure as failure:
             self._on_engine_failure(flow, failure, phase)
             return None
@@ -231,13 +236,16 @@ class AktoGuardrails:
 
     # --- stream batches ----------------------------------------------------------------------------
 
-    async def _check_batch(self, flow: http.HTTPFlow, text: str) -> StreamDecision:
+    async def _check_batch(self, flow: http.HTTPFlow, text: str, *, awaited: bool = True) -> StreamDecision:
+        """One stream batch's verdict; an awaited (sync mode) batch spends the request's budget."""
         assert self.engine is not None and self.settings is not None
+        budget = flow.metadata.get(BUDGET) if awaited else None
         try:
-            verdict = await self.engine.check(self._batch_envelope(flow, text), direction="response", ingest=True)
+            verdict = await self.engine.check(self._batch_envelope(flow, text), direction="response", ingest=True, budget=budget)
         except EngineFailure as failure:
             decision = on_failure(failure, self.settings.fail_mode)
-            log.warning("akto egress: stream batch check failed (%s): %s", failure.kind.value, failure)
+            self.engine.failure_log.warning(f"batch {failure.kind.value}", "akto egress: stream batch check failed (%s): %s",
+                                            failure.kind.value, failure)
             return StreamDecision(decision.allow, decision.message, kind="guardrails_unavailable")
         if verdict.blocks:
             return StreamDecision(False, verdict.reason or RESPONSE_BLOCK_REASON)
@@ -248,7 +256,7 @@ class AktoGuardrails:
         self.engine.background.spawn(self._report_batch(flow, text), "stream batch check")
 
     async def _report_batch(self, flow: http.HTTPFlow, text: str) -> None:
-        decision = await self._check_batch(flow, text)
+        decision = await self._check_batch(flow, text, awaited=False)
         if not decision.allow:
             flow.metadata.setdefault(STREAM_ALERTS, []).append(decision.reason)
             log.warning("akto egress: streamed text flagged (async mode, not blocked): %s", decision.reason)
@@ -283,12 +291,14 @@ class AktoGuardrails:
         return self._envelope(flow, flow.metadata.get(SENT_PAYLOAD, ""), response_text=stream_batch_payload(text))
 
     def _on_engine_failure(self, flow: http.HTTPFlow, failure: EngineFailure, phase: str) -> None:
-        assert self.settings is not None
+        assert self.settings is not None and self.engine is not None
         decision = on_failure(failure, self.settings.fail_mode)
+        key = f"{phase} {failure.kind.value}"
         if decision.allow:
-            log.warning("akto egress: %s check failed (%s), failing open: %s", phase, failure.kind.value, failure)
+            self.engine.failure_log.warning(key, "akto egress: %s check failed (%s), failing open: %s", phase, failure.kind.value, failure)
         else:
-            log.warning("akto egress: %s check failed (%s), answering %d: %s", phase, failure.kind.value, decision.status, failure)
+            self.engine.failure_log.warning(key, "akto egress: %s check failed (%s), answering %d: %s", phase,
+                                            failure.kind.value, decision.status, failure)
             self._answer(flow, decision.status, decision.message, "unavailable")
 
     @staticmethod
@@ -299,6 +309,19 @@ class AktoGuardrails:
             json.dumps({"error": message}),
             {"Content-Type": "application/json", DECISION_HEADER: decision},
         )
+
+
+def _bind_loopback_by_default() -> None:
+    """mitmproxy's default ``listen_host`` (empty) listens on every interface: an open proxy (issue 11.7).
+
+    Unset, it becomes 127.0.0.1 before the proxy server starts; an address given on purpose is kept
+    (``--listen-host 0.0.0.0`` inside a container), with a warning when it is not loopback."""
+    host = ctx.options.listen_host
+    if not host:
+        ctx.options.listen_host = LOOPBACK
+        log.info("akto egress: listening on %s (pass --listen-host to choose another address)", LOOPBACK)
+    elif host not in (LOOPBACK, "::1", "localhost"):
+        log.warning("akto egress: listening on %s: anyone who can reach it can use this proxy", host)
 
 
 def _header_pairs(headers: http.Headers) -> list[tuple[str, str]]:

@@ -116,10 +116,12 @@ class AktoGuardrail(CustomGuardrail):
             verdict = await self.engine.check(envelope, direction="request", ingest=False)
         except EngineFailure as failure:
             decision = on_failure(failure, self.settings.unreachable_fallback)
+            key = f"request {failure.kind.value}"
             if decision.allow:
-                log.warning("akto: engine call failed (%s), failing open: %s", failure.kind.value, failure)
+                self.engine.failure_log.warning(key, "akto: engine call failed (%s), failing open: %s", failure.kind.value, failure)
                 return data
-            log.error("akto: engine call failed (%s), answering %d: %s", failure.kind.value, decision.status, failure)
+            self.engine.failure_log.error(key, "akto: engine call failed (%s), answering %d: %s", failure.kind.value,
+                                          decision.status, failure)
             raise HTTPException(status_code=decision.status, detail=decision.message) from None
         if verdict.blocks:
             self._block(data, verdict.reason or DEFAULT_BLOCK_REASON)

@@ -190,8 +190,9 @@ class TrueFoundryApp:
             verdict = await self.engine.check(self._envelope(call), direction="request")
         except EngineFailure as failure:
             decision = on_failure(failure, self.settings.fail_mode)
-            log.warning("akto truefoundry: engine call failed (%s): %s; %s", failure.kind.value, failure,
-                        "letting the request through" if decision.allow else f"answering {decision.status}")
+            self.engine.failure_log.warning(f"request {failure.kind.value}", "akto truefoundry: engine call failed (%s): %s; %s",
+                                            failure.kind.value, failure,
+                                            "letting the request through" if decision.allow else f"answering {decision.status}")
             if decision.allow:
                 self.counters.failed_open += 1
                 return _allowed(answer)
@@ -213,7 +214,8 @@ class TrueFoundryApp:
             request_verdict = await self.engine.check(envelope, direction="request", ingest=True)
             response_verdict = await self.engine.check(envelope, direction="response")
         except EngineFailure as failure:
-            log.warning("akto truefoundry: background check failed (%s): %s", failure.kind.value, failure)
+            self.engine.failure_log.warning(f"audit {failure.kind.value}", "akto truefoundry: background check failed (%s): %s",
+                                            failure.kind.value, failure)
             return
         for side, verdict in (("request", request_verdict), ("response", response_verdict)):
             if not verdict.allowed:

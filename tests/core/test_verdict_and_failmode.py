@@ -37,13 +37,24 @@ def test_merged_shape_is_read_per_direction():
     assert verdict_from_result(merged, "response").reason == "PII in response"
 
 
-def test_akto_fail_open_verdict_reads_as_allow():
-    assert verdict_from_result(fail_open_verdict("down")).allowed
+@pytest.mark.parametrize("legacy", [False, True])
+def test_akto_made_up_verdicts_are_engine_failures_for_the_fail_mode(legacy):
+    """Both shapes of Akto's gateway fail-open verdict say no guardrail ran: the connector's fail mode decides."""
+    with pytest.raises(EngineFailure) as info:
+        verdict_from_result(fail_open_verdict("guardrails-service down", legacy=legacy))
+    assert info.value.kind is FailureKind.ENGINE_FAILED_OPEN and "guardrails-service down" in str(info.value)
+    assert on_failure(info.value, FailMode.FAIL_OPEN).allow
+    assert on_failure(info.value, FailMode.FAIL_CLOSED).status == 503
+
+
+def test_tls_failure_never_fails_open():
+    decision = on_failure(EngineFailure(FailureKind.TLS, "certificate verify failed"), FailMode.FAIL_OPEN)
+    assert not decision.allow and decision.status == 503 and "TLS" in decision.message
 
 
 @pytest.mark.parametrize(
     "result",
-    [None, {}, {"Allowed": None}, {"Allowed": "nope"}, {"Reason": "x"}, fail_open_verdict("down", legacy=True) | {"allowed": "no"}],
+    [None, {}, {"Allowed": None}, {"Allowed": "nope"}, {"Reason": "x"}, {"allowed": "no", "reason": "r"}],
 )
 def test_unreadable_verdicts_raise_unreadable(result):
     with pytest.raises(EngineFailure) as info:
@@ -68,7 +79,7 @@ def test_non_json_answers_are_unreadable(content_type, body):
     assert info.value.kind is FailureKind.UNREADABLE
 
 
-@pytest.mark.parametrize("kind", [k for k in FailureKind if k is not FailureKind.AUTH])
+@pytest.mark.parametrize("kind", [k for k in FailureKind if k not in (FailureKind.AUTH, FailureKind.TLS)])
 def test_fail_modes_decide_every_outage_kind(kind):
     failure = EngineFailure(kind, "x")
     assert on_failure(failure, FailMode.FAIL_OPEN).allow
@@ -81,10 +92,12 @@ def test_auth_failure_never_fails_open():
     assert not decision.allow and decision.status == 503 and "credentials" in decision.message
 
 
-def test_credential_headers_are_stripped():
+def test_only_allowlisted_headers_are_kept():
     headers = {"Authorization": "Bearer sk-secret", "X-Api-Key": "k", "Cookie": "c", "Content-Type": "application/json",
-               "Content-Length": "10", "X-Request-Id": "r1"}
+               "Content-Length": "10", "X-Request-Id": "r1", "X-Auth-Token": "t1", "X-Access-Token": "t2",
+               "X-Session-Token": "t3", "X-CSRF-Token": "t4", "X-Vendor-Secret": "t5"}
     assert safe_headers(headers) == {"content-type": "application/json", "x-request-id": "r1"}
+    assert safe_headers([("Host", "agent"), ("x-unknown", "u")]) == {"host": "agent"}
 
 
 def test_settings_fall_back_to_environment_and_validate():

@@ -48,7 +48,8 @@ def request_data(prompt: str) -> dict[str, Any]:
         "model": "gpt-4o-mini",
         "temperature": 0.2,
         "messages": [{"role": "user", "content": prompt}],
-        "proxy_server_request": {"headers": {"authorization": "Bearer sk-client", "cookie": "c=1", "x-note": "ok"}},
+        "proxy_server_request": {"headers": {"authorization": "Bearer sk-client", "cookie": "c=1", "x-note": "ok",
+                                                    "x-request-id": "r-1", "x-auth-token": "tok-1"}},
         "metadata": {"user_api_key_request_route": "/v1/chat/completions", "user_api_key_user_id": "u-1"},
     }
 
@@ -94,7 +95,8 @@ def test_envelope_strips_credentials_and_double_encodes(akto: EngineNamespace) -
     hook = make_hook(akto.url, akto_account_id="42", akto_vxlan_id="7")
     envelope = request_envelope(request_data("hi"), hook.settings)
     assert "authorization" not in envelope.requestHeaders and "cookie" not in envelope.requestHeaders
-    assert '"x-note": "ok"' in envelope.requestHeaders
+    assert '"x-request-id": "r-1"' in envelope.requestHeaders  # allowlisted
+    assert "x-note" not in envelope.requestHeaders and "tok-1" not in envelope.requestHeaders  # unknown / credential
     assert envelope.requestPayload == '{"body": "{\\"model\\": \\"gpt-4o-mini\\", \\"messages\\": [{\\"role\\": \\"user\\", \\"content\\": \\"hi\\"}]}"}'
     assert (envelope.akto_account_id, envelope.akto_vxlan_id, envelope.responsePayload) == ("42", "7", "{}")
     assert '"user_id": "u-1"' in envelope.tag

@@ -1,0 +1,115 @@
+"""One deadline per request, under load, in every connector's real host (issue 12.1).
+
+50 agents send at once while the engine hangs: every request is decided within the timeout + 250 ms,
+in both fail modes (the egress addon's response phase does not wait a second timeout, and once the
+breaker has seen the stall, later requests are decided at once). Then the engine recovers, and the
+breaker's half-open probe closes it: requests are checked by the engine again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from harness.connectors import registry
+from harness.connectors.base import ConnectorConfig, ConnectorInstance
+from harness.process import wait_until
+
+AGENTS = 50
+ROUNDS = 3
+MARGIN_S = 0.25
+HANG = {"type": "hang", "max_ms": 60_000}
+
+CONNECTORS = [
+    pytest.param("litellm", marks=pytest.mark.litellm),
+    pytest.param("egress", marks=pytest.mark.mitm),
+    pytest.param("truefoundry"),
+]
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
+
+
+async def _agents(instance: ConnectorInstance, agents: int, rounds: int) -> list[tuple[int, float]]:
+    """``agents`` clients at once, each sending ``rounds`` requests in turn: (status, seconds) per request."""
+    target = instance.target
+    limits = httpx.Limits(max_connections=agents, max_keepalive_connections=agents)
+    async with httpx.AsyncClient(limits=limits, timeout=30, trust_env=False) as client:
+        async def agent(number: int) -> list[tuple[int, float]]:
+            results = []
+            for turn in range(rounds):
+                started = time.perf_counter()
+                answer = await client.post(target.url, content=target.body(f"agent {number} turn {turn}"),
+                                           headers=dict(target.headers))
+                results.append((answer.status_code, time.perf_counter() - started))
+            return results
+
+        per_agent = await asyncio.gather(*(agent(n) for n in range(agents)))
+    return [result for results in per_agent for result in results]
+
+
+def _quantile(results: list[tuple[int, float]], q: float) -> float:
+    ordered = sorted(seconds for _, seconds in results)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def run_agents(instance: ConnectorInstance, agents: int = AGENTS, rounds: int = ROUNDS) -> list[tuple[int, float]]:
+    return asyncio.run(_agents(instance, agents, rounds))
+
+
+@pytest.fixture
+def start(akto: Any, fake_llm: Any):
+    started: list[ConnectorInstance] = []
+
+    def _start(name: str, fail_mode: str, timeout_s: int = 1) -> ConnectorInstance:
+        instance = registry.get(name).start(ConnectorConfig(fail_mode=fail_mode, timeout_s=timeout_s), akto, fake_llm)
+        started.append(instance)
+        return instance
+
+    yield _start
+    for instance in started:
+        instance.stop()
+
+
+@pytest.mark.parametrize("fail_mode", ["fail_open", "fail_closed"])
+@pytest.mark.parametrize("name", CONNECTORS)
+def test_stalled_engine_decides_every_request_within_timeout(name: str, fail_mode: str, start: Any, akto: Any) -> None:
+    instance = start(name, fail_mode)
+    connector = registry.get(name)
+    expected = connector.answers.passed if fail_mode == "fail_open" else connector.answers.unreachable
+    akto.client.add_fault(HANG)
+    results = run_agents(instance)
+    slowest = max(seconds for _, seconds in results)
+    statuses = {status for status, _ in results}
+    assert statuses == {expected}, f"{name} {fail_mode}: statuses {statuses}"
+    # 150 failed decisions, a handful of log lines: repeats of a kind are folded (issue 11.10).
+    failure_lines = [line for line in instance.log_tail(2000).splitlines() if "failed (timeout)" in line]
+    assert 1 <= len(failure_lines) <= 6, f"{len(failure_lines)} failure lines for {len(results)} requests"
+    assert slowest <= instance.timeout_s + MARGIN_S, (
+        f"{name} {fail_mode}: slowest of {len(results)} requests took {slowest:.3f}s "
+        f"(timeout {instance.timeout_s}s + {MARGIN_S}s; p50 {_quantile(results, 0.5):.3f}s, "
+        f"p99 {_quantile(results, 0.99):.3f}s)\n{instance.log_tail()}")
+    # The breaker saw the stall: far fewer engine calls than requests reached the engine.
+    assert akto.client.count() < len(results), "every request waited on the engine: no breaker"
+
+
+@pytest.mark.parametrize("name", CONNECTORS)
+def test_breaker_recovers_when_the_engine_answers_again(name: str, start: Any, akto: Any) -> None:
+    instance = start(name, "fail_closed")
+    connector = registry.get(name)
+    akto.client.add_fault(HANG)
+    run_agents(instance, agents=10, rounds=1)  # ten overlapping timeouts: the breaker opens
+    akto.client.reset()
+    seen_before = akto.client.count()
+
+    def checked_again() -> bool:
+        status, _ = run_agents(instance, agents=1, rounds=1)[0]
+        return status == connector.answers.passed
+
+    wait_until(checked_again, timeout=10, interval=0.2, what="the breaker closed after the engine recovered")
+    assert akto.client.count() > seen_before, "the request passed without the engine"
+    log = instance.log_tail(400)
+    assert "engine circuit open" in log and "engine circuit closed" in log
