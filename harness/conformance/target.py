@@ -30,10 +30,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from harness.connectors import registry
 from harness.connectors.base import Connector, ConnectorConfig, ConnectorInstance, DEFAULT_TIMEOUT_S, EngineEndpoint, LLMUpstream
 from harness.connectors.egress import EgressConnector
-from harness.connectors.litellm import DEFAULT_MODELS, LiteLLMConnector, LiteLLMInstance
-from harness.connectors.truefoundry import ENDPOINT_DEFAULT_TIMEOUT_S, TrueFoundryConnector, TrueFoundryInstance
+from harness.connectors.litellm import DEFAULT_MODELS, LiteLLMConnector, LiteLLMInstance, warmed_up
+from harness.connectors.truefoundry import TrueFoundryConnector
 from harness.engine import EngineNamespace
-from harness.fakes.truefoundry_gateway.client import TfyGatewayServer
 from harness.hosts.litellm_proxy import LiteLLMProxy, base_config, model_entry
 from harness.process import ManagedProcess, StartupError, free_port, port_open
 from harness.scenarios.model import ScenarioError
@@ -247,13 +246,7 @@ class LiteLLMConfigConnector(LiteLLMConnector):
         except BaseException:
             folder.cleanup()
             raise
-        instance = _OwnedConfigInstance(proxy, engine, float(config.timeout_s or DEFAULT_TIMEOUT_S), folder)
-        try:
-            instance.warm_up()
-        except BaseException:
-            instance.stop()
-            raise
-        return instance
+        return warmed_up(_OwnedConfigInstance(proxy, engine, float(config.timeout_s or DEFAULT_TIMEOUT_S), folder))
 
 
 # ------------------------------------------------------------------------------------------ mitm addon
@@ -313,30 +306,12 @@ class GuardrailURLConnector(TrueFoundryConnector):
                     f"{self.target.fail_mode} with timeout {self.target.timeout_s or 'default'} (give a command to vary it)")
         return None
 
-    def start(self, config: ConnectorConfig, engine: EngineEndpoint, llm: LLMUpstream) -> ConnectorInstance:
-        assert self.target.guardrail_url is not None
-        endpoint = self._endpoint(config, engine)
-        try:
-            gateway = TfyGatewayServer(llm.url + "/v1").start()
-        except BaseException:
-            endpoint.stop()
-            raise
-        timeout = float(config.timeout_s) if config.timeout_s is not None else ENDPOINT_DEFAULT_TIMEOUT_S
-        instance = TrueFoundryInstance(endpoint, gateway, engine, timeout)  # type: ignore[arg-type]
+    def instance_engine(self, engine: EngineEndpoint) -> Any:
         if self.target.command is None:
-            instance.engine = _fixed_namespace(engine, self.target.namespace)  # type: ignore[arg-type]
-        try:
-            inputs, outputs = (["akto/input-sync-enforce"], ["akto/output-sync-enforce"])
-            if config.mode == "monitor_only":
-                inputs, outputs = [], ["akto/output-async-audit"]
-            instance.ensure([*inputs, *outputs])
-            gateway.client.update_settings(input_guardrails=inputs, output_guardrails=outputs)
-        except BaseException:
-            instance.stop()
-            raise
-        return instance
+            return _fixed_namespace(engine, self.target.namespace)
+        return engine
 
-    def _endpoint(self, config: ConnectorConfig, engine: EngineEndpoint) -> UserEndpoint:
+    def start_endpoint(self, config: ConnectorConfig, engine: EngineEndpoint, timeout: float) -> UserEndpoint:  # type: ignore[override]
         url = self.target.guardrail_url
         assert url is not None
         if self.target.command is None:
