@@ -97,7 +97,15 @@ class EgressConnector(Connector):
             mitmdump_binary()
         except FileNotFoundError as exc:
             return str(exc)
-        return None if addon_path().is_file() else f"egress addon not found: {addon_path()}"
+        return None if self.addon_file().is_file() else f"egress addon not found: {self.addon_file()}"
+
+    def addon_file(self) -> Path:
+        """The addon under test (conformance targets name their own file)."""
+        return addon_path()
+
+    def extra_env(self, config: ConnectorConfig, engine_url: str) -> dict[str, str]:
+        """More environment for the addon (a conformance target's own settings)."""
+        return {}
 
     def start(self, config: ConnectorConfig, engine: EngineEndpoint, llm: LLMUpstream) -> ConnectorInstance:
         if config.mode != "validate_and_ingest":
@@ -105,10 +113,10 @@ class EgressConnector(Connector):
         upstream = llm.url.removesuffix("/")
         routes = ",".join(f"{host}={upstream}" for host in ("api.openai.com", "api.anthropic.com"))
         mitm = MitmDump(
-            [addon_path(), ROUTE_ADDON],
+            [self.addon_file(), ROUTE_ADDON],
             # lazy: the plain-HTTP fake is reached by re-targeting the flow, so nothing may dial the real host.
             options={"route_map": routes, "connection_strategy": "lazy"},
-            env=addon_env(config, engine.url),
+            env={**addon_env(config, engine.url), **self.extra_env(config, engine.url)},
         ).start()
         return EgressInstance(mitm, engine, float(config.timeout_s or EGRESS_DEFAULT_TIMEOUT_S))
 

@@ -99,10 +99,14 @@ class LiteLLMConnector(Connector):
             env={"AKTO_API_KEY": "akto-test-" + secrets.token_urlsafe(16)},
             name=f"litellm-{self.name}",
         ).start()
-        instance = LiteLLMInstance(proxy, engine, float(config.timeout_s or DEFAULT_TIMEOUT_S))
-        try:
-            instance.warm_up()
-        except BaseException:
-            instance.stop()
-            raise
-        return instance
+        return warmed_up(LiteLLMInstance(proxy, engine, float(config.timeout_s or DEFAULT_TIMEOUT_S)))
+
+
+def warmed_up(instance: LiteLLMInstance) -> LiteLLMInstance:
+    """``instance`` after its warm-up request, or stopped if that fails."""
+    try:
+        instance.warm_up()
+    except BaseException:
+        instance.stop()
+        raise
+    return instance

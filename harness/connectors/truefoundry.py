@@ -132,14 +132,13 @@ class TrueFoundryConnector(Connector):
 
     def start(self, config: ConnectorConfig, engine: EngineEndpoint, llm: LLMUpstream) -> ConnectorInstance:
         timeout = float(config.timeout_s) if config.timeout_s is not None else ENDPOINT_DEFAULT_TIMEOUT_S
-        endpoint = TrueFoundryEndpoint(engine.url, fail_mode=config.fail_mode, timeout=timeout,
-                                       account_id=config.account_id, vxlan_id=config.vxlan_id).start()
+        endpoint = self.start_endpoint(config, engine, timeout)
         try:
             gateway = TfyGatewayServer(llm.url + "/v1").start()
         except BaseException:
             endpoint.stop()
             raise
-        instance = TrueFoundryInstance(endpoint, gateway, engine, timeout)
+        instance = TrueFoundryInstance(endpoint, gateway, self.instance_engine(engine), timeout)
         try:
             inputs, outputs = DEFAULT_RULES[config.mode]
             instance.ensure([*inputs, *outputs])
@@ -148,3 +147,12 @@ class TrueFoundryConnector(Connector):
             instance.stop()
             raise
         return instance
+
+    def start_endpoint(self, config: ConnectorConfig, engine: EngineEndpoint, timeout: float) -> TrueFoundryEndpoint:
+        """The guardrail endpoint the gateway calls (conformance targets start their own)."""
+        return TrueFoundryEndpoint(engine.url, fail_mode=config.fail_mode, timeout=timeout,
+                                   account_id=config.account_id, vxlan_id=config.vxlan_id).start()
+
+    def instance_engine(self, engine: EngineEndpoint) -> Any:
+        """The engine namespace the scenarios script and read (the one the endpoint calls)."""
+        return engine

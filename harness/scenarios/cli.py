@@ -86,7 +86,7 @@ def run_command(args: argparse.Namespace) -> int:
 
         os.environ[GUARDRAIL_ENV] = args.litellm_guardrail
     results: list[ScenarioResult] = []
-    with _engine_url(args.engine_url) as engine_url, _fake_llm() as llm:
+    with running_engine(args.engine_url) as engine_url, running_fake_llm() as llm:
         pool = InstancePool(engine_url, llm)
         try:
             for name in args.connector:
@@ -114,7 +114,7 @@ def _run_one(scenario: Scenario, connector: Connector, pool: InstancePool) -> Sc
 
 
 @contextlib.contextmanager
-def _engine_url(url: str | None) -> Iterator[str]:
+def running_engine(url: str | None) -> Iterator[str]:
     if url:
         yield url.rstrip("/")
         return
@@ -126,7 +126,7 @@ def _engine_url(url: str | None) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def _fake_llm() -> Iterator[object]:
+def running_fake_llm() -> Iterator[object]:
     from harness.fakes.llm import FakeLLMServer
 
     with FakeLLMServer() as server:

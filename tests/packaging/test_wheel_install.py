@@ -12,6 +12,7 @@ install takes seconds and needs no index. Every command runs from a temporary di
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import site
@@ -209,3 +210,19 @@ def test_a_scenario_runs_against_the_truefoundry_connector(installed: Installed)
     assert "passed   truefoundry      block" in result.stdout
     assert "1 results, 0 failing" in result.stdout
     assert (installed.workdir / "scenarios.xml").is_file()
+
+
+def test_conformance_runs_a_target_file_from_the_installed_package(installed: Installed) -> None:
+    """A guardrail endpoint target (the shipped TrueFoundry endpoint, started from the target's command)."""
+    from harness.hosts.truefoundry_endpoint import TEST_JWT_SECRET
+
+    target = installed.workdir / "endpoint.yaml"
+    target.write_text(json.dumps({
+        "name": "endpoint", "guardrail_url": "http://127.0.0.1:{port}/api/http-proxy/truefoundry",
+        "command": [str(installed.bin / "python"), "-m", "reference_impl.truefoundry", "--port", "{port}",
+                    "--akto-url", "{engine_url}", "--fail-mode", "{fail_mode}", "--timeout", "{timeout_s}"],
+        "env": {"AKTO_TFY_JWT_SECRET": TEST_JWT_SECRET}}))  # JSON is YAML
+    result = installed.run(installed.bin / "akto-harness", "conformance", "--target", target, "--scenario", "block",
+                           "--html", installed.workdir / "conformance.html", timeout=180)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "observed: <b>pass</b>" in (installed.workdir / "conformance.html").read_text()
