@@ -247,7 +247,8 @@ class BoundedLog(Generic[R]):
     meaningful. Not thread-safe: it lives on the engine's event loop, like everything that touches it.
     """
 
-    def __init__(self, max_entries: int = DEFAULT_MAX_ENTRIES, max_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES) -> None:
+    def __init__(self, max_entries: int = DEFAULT_MAX_ENTRIES, max_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+                 on_change: Callable[[], None] | None = None) -> None:
         if max_entries < 1:
             raise ValueError("max_entries must be at least 1")
         self.max_entries = max_entries
@@ -257,6 +258,8 @@ class BoundedLog(Generic[R]):
         self._next_seq = 1
         self._generation = 0
         self._changed: asyncio.Event | None = None
+        #: Called on every change too (the activity feed's wake-up, mock_akto/activity.py).
+        self.on_change = on_change
         self.dropped = 0
 
     def next_seq(self) -> int:
@@ -278,6 +281,8 @@ class BoundedLog(Generic[R]):
         if self._changed is not None:
             self._changed.set()
             self._changed = None
+        if self.on_change is not None:
+            self.on_change()
 
     def clear(self) -> None:
         self._items.clear()

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Iterable
 
+from .activity import ActivityPulse
 from .config import DEFAULT_MAX_NAMESPACES
 from .errors import NamespaceError
 from .journal import DEFAULT_MAX_ENTRIES, DEFAULT_MAX_PAYLOAD_BYTES, BoundedLog, IngestRecord, JournalEntry
@@ -150,6 +151,8 @@ class NamespaceRegistry:
         self._namespaces: dict[str, Namespace] = {}
         self._ports: dict[int, str] = {}
         self._api_keys: dict[str, str] = {}
+        #: Fired whenever any namespace's journal changes (the live activity page's wake-up).
+        self.activity = ActivityPulse()
         self.get(DEFAULT_NAMESPACE)
 
     # -- lookup ---------------------------------------------------------------------------------------
@@ -166,7 +169,7 @@ class NamespaceRegistry:
             ns = Namespace(
                 name=name,
                 policies=self._fresh_policies(),
-                journal=BoundedLog(self.limits.max_entries, self.limits.max_payload_bytes),
+                journal=BoundedLog(self.limits.max_entries, self.limits.max_payload_bytes, self.activity.fire),
                 ingest=BoundedLog(self.limits.ingest_max_entries, self.limits.max_payload_bytes),
             )
             self._namespaces[name] = ns
