@@ -36,19 +36,27 @@ REDACTION_TOKEN = re.compile(r"\[REDACTED[A-Z0-9_]*\]")
 
 
 class ActivityPulse:
-    """Wakes every feed reader when any journal changed. Lives on the engine's event loop; free when no
-    reader waits (one attribute check per call, like the journal's own wake-up)."""
+    """Wakes every feed reader when any journal changed. Lives on the engine's event loop; cheap when no
+    reader waits (a counter and an attribute check per call, like the journal's own wake-up).
+
+    ``changes`` counts every change, so a reader that was busy sending (a stalled browser) knows on its
+    return whether anything happened meanwhile, instead of waiting for a change that already came.
+    """
 
     def __init__(self) -> None:
         self._event: asyncio.Event | None = None
+        self.changes = 0
 
     def fire(self) -> None:
+        self.changes += 1
         if self._event is not None:
             self._event.set()
             self._event = None
 
-    async def wait(self, timeout: float) -> bool:
-        """True when something changed before ``timeout`` seconds passed."""
+    async def wait(self, seen: int, timeout: float) -> bool:
+        """True when there were changes after the ``seen`` count, at once or before ``timeout`` seconds."""
+        if self.changes != seen:
+            return True
         if self._event is None:
             self._event = asyncio.Event()
         try:

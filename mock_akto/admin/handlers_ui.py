@@ -61,15 +61,17 @@ async def activity_events(
 
     async def stream() -> AsyncIterator[bytes]:
         reader = FeedReader()
+        seen = registry.activity.changes
+        backlog_events = reader.start(registry.all(), backlog)
         yield b"retry: 2000\n\n"
-        for event in reader.start(registry.all(), backlog):
+        for event in backlog_events:
             yield _sse("call", event)
         while True:
-            woke = await registry.activity.wait(HEARTBEAT_S)
-            if not woke:
+            if not await registry.activity.wait(seen, HEARTBEAT_S):
                 yield b": heartbeat\n\n"
                 continue
             while True:
+                seen = registry.activity.changes  # before reading: a change during the sends below is seen next time
                 events, skipped = reader.read(registry.all())
                 if skipped:
                     yield _sse("skipped", {"count": skipped})
