@@ -87,3 +87,15 @@ def test_a_call_held_by_a_delay_is_sent_once_it_finished():
     event = json.loads(data.split(b"data: ", 1)[1].split(b"\n", 1)[0])
     assert event["namespace"] == "held" and event["fault"] == "fixed_delay" and event["status"] == 200
     assert event["latency_ms"] >= 500
+
+
+def test_redactions_align_only_when_the_modification_is_a_token_swap():
+    from mock_akto.activity import redaction_segments
+
+    assert redaction_segments("mail a@b.co now", "mail [REDACTED_EMAIL] now") == [
+        {"text": "mail "}, {"text": "a@b.co", "redacted_as": "[REDACTED_EMAIL]"}, {"text": " now"}]
+    assert redaction_segments("a@b.co", "[REDACTED_EMAIL]") == [{"text": "a@b.co", "redacted_as": "[REDACTED_EMAIL]"}]
+    assert redaction_segments("x a@b.co y c@d.io", "x [REDACTED_EMAIL] y [REDACTED_EMAIL]")[-1] == {
+        "text": "c@d.io", "redacted_as": "[REDACTED_EMAIL]"}
+    assert redaction_segments("hello", "goodbye [REDACTED]") is None  # the kept text differs: no false highlight
+    assert redaction_segments("hello", "hello") is None  # nothing redacted
