@@ -8,7 +8,7 @@ MITM_VENV := .venv-mitm
 PIP_FLAGS := --quiet --disable-pip-version-check --no-input
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-fast venvs clean bench soak
+.PHONY: demo up test test-fast venvs clean bench soak chromium
 .PHONY: test-docker
 
 $(VENV)/.stamp: pyproject.toml
@@ -31,8 +31,22 @@ venvs: $(VENV)/.stamp $(MITM_VENV)/.stamp
 demo: venvs
 	$(VENV)/bin/python -m harness.demo
 
+## make up: the engine, the fake LLMs and the three connectors in their real hosts on fixed loopback ports,
+## with copy-paste examples and the live activity page (http://127.0.0.1:8090/__admin/ui); Ctrl-C stops all.
+up: venvs
+	$(VENV)/bin/akto-harness up $(UP_ARGS)
+
+## Debian's chromium for the browser tests (tests/ui, driven by Playwright; no browser download). Installed
+## with apt-get where it is missing and we are root (CI); otherwise those tests skip, saying why.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	      || echo "could not install chromium: the browser tests (tests/ui) will be skipped"; \
+	  else echo "chromium is missing (apt-get install chromium as root): the browser tests (tests/ui) will be skipped"; fi; }
+
 ## make test: every test, over real sockets on loopback. Parallel (xdist), each test with a deadline.
-test: venvs
+test: venvs chromium
 	$(MITM_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/mitm_unit $(PYTEST_ARGS)
 	$(VENV)/bin/python -m pytest -q -n 2 --dist loadgroup --ignore=tests/mitm_unit $(PYTEST_ARGS)
 

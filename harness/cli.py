@@ -7,6 +7,7 @@ import sys
 from importlib.metadata import version
 
 from harness.conformance import cli as conformance_cli
+from harness import up
 from harness.scenarios import cli as scenarios_cli
 from harness.scenarios.model import ScenarioError
 
@@ -20,6 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     subparsers = parser.add_subparsers(dest="command", required=True)
     scenarios_cli.add_parser(subparsers)
     conformance_cli.add_parser(subparsers)
+    up.add_parser(subparsers)
     args = parser.parse_args(argv)
     try:
         return args.handler(args)

@@ -170,13 +170,16 @@ class ProcessService:
 _PROXY_VARS = {"http_proxy", "https_proxy", "all_proxy", "no_proxy"}
 
 
-def start_on_free_port(build: Callable[[int], ManagedProcess], *, attempts: int = 3) -> ManagedProcess:
+def start_on_free_port(build: Callable[[int], ManagedProcess], *, attempts: int = 3, port: int = 0) -> ManagedProcess:
     """Start the process ``build(port)`` makes for a port from :func:`free_port`, and return it started.
 
     A port that was free when picked can be taken before the child binds it (other tests pick ports at
     the same time), so an "address already in use" start is retried on a fresh port; any other failure
-    is raised at once.
+    is raised at once. A fixed ``port`` (``akto-harness up``'s documented ports) is tried once: taken, the
+    start fails naming it.
     """
+    if port:
+        return build(port).start()
     for attempt in range(attempts):
         process = build(free_port())
         try:

@@ -290,7 +290,7 @@ class BoundedLog(Generic[R]):
     """
 
     def __init__(self, max_entries: int = DEFAULT_MAX_ENTRIES, max_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
-                 budget: "MemoryBudget | None" = None) -> None:
+                 budget: "MemoryBudget | None" = None, on_change: Callable[[], None] | None = None) -> None:
         if max_entries < 1:
             raise ValueError("max_entries must be at least 1")
         self.max_entries = max_entries
@@ -301,6 +301,8 @@ class BoundedLog(Generic[R]):
         self._next_seq = 1
         self._generation = 0
         self._changed: asyncio.Event | None = None
+        #: Called on every change too (the activity feed's wake-up, mock_akto/activity.py).
+        self.on_change = on_change
         self.dropped = 0
 
     def next_seq(self) -> int:
@@ -342,6 +344,8 @@ class BoundedLog(Generic[R]):
         if self._changed is not None:
             self._changed.set()
             self._changed = None
+        if self.on_change is not None:
+            self.on_change()
 
     def clear(self) -> None:
         if self.budget is not None:

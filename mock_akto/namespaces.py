@@ -16,6 +16,7 @@ from typing import Any, Iterable
 
 import orjson
 
+from .activity import ActivityPulse
 from .config import DEFAULT_MAX_API_KEYS, DEFAULT_MAX_NAMESPACES
 from .errors import LimitReached, NamespaceError
 from .journal import DEFAULT_MAX_ENTRIES, DEFAULT_MAX_PAYLOAD_BYTES, BoundedLog, IngestRecord, JournalEntry, MemoryBudget
@@ -180,6 +181,8 @@ class NamespaceRegistry:
         self._namespaces: dict[str, Namespace] = {}
         self._ports: dict[int, str] = {}
         self._api_keys: dict[str, str] = {}
+        #: Fired whenever any namespace's journal changes (the live activity page's wake-up).
+        self.activity = ActivityPulse()
         self.get(DEFAULT_NAMESPACE)
 
     # -- lookup ---------------------------------------------------------------------------------------
@@ -196,7 +199,8 @@ class NamespaceRegistry:
             ns = Namespace(
                 name=name,
                 policies=self._fresh_policies(),
-                journal=BoundedLog(self.limits.max_entries, self.limits.max_payload_bytes, self.limits.budget),
+                journal=BoundedLog(self.limits.max_entries, self.limits.max_payload_bytes, self.limits.budget,
+                                   self.activity.fire),
                 ingest=BoundedLog(self.limits.ingest_max_entries, self.limits.max_payload_bytes, self.limits.budget),
                 profile=self.base_profile,
             )

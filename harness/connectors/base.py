@@ -49,6 +49,15 @@ class ConnectorConfig(Strict):
     #: Egress addon only: how streamed answers are checked (``async``: in the background; ``sync``: each batch
     #: held until its verdict). None: the connector's default.
     stream_mode: Literal["async", "sync"] | None = None
+    #: Fixed loopback ports for the processes the connector starts, in the order its module names (the
+    #: client-facing one first); empty or 0: free ports. ``akto-harness up`` uses documented ones.
+    listen_ports: tuple[int, ...] = ()
+    #: The key clients present to the host (LiteLLM's master key); None: a random one per start.
+    client_key: str | None = None
+
+    def listen_port(self, index: int) -> int:
+        """The fixed port for the connector's ``index``-th process, or 0 (a free one)."""
+        return self.listen_ports[index] if index < len(self.listen_ports) else 0
 
 
 class Traffic(Strict):

@@ -117,6 +117,7 @@ class EgressConnector(Connector):
             # lazy: the plain-HTTP fake is reached by re-targeting the flow, so nothing may dial the real host.
             options={"route_map": routes, "connection_strategy": "lazy"},
             env={**addon_env(config, engine.url), **self.extra_env(config, engine.url)},
+            port=config.listen_port(0),  # listen_ports: (the proxy,)
         ).start()
         return EgressInstance(mitm, engine, float(config.timeout_s or EGRESS_DEFAULT_TIMEOUT_S))
 

@@ -98,6 +98,8 @@ class LiteLLMConnector(Connector):
             proxy_config(self.guardrail(), config, engine.url, llm.url),
             env={"AKTO_API_KEY": "akto-test-" + secrets.token_urlsafe(16)},
             name=f"litellm-{self.name}",
+            port=config.listen_port(0),  # listen_ports: (the proxy,)
+            master_key=config.client_key,
         ).start()
         return warmed_up(LiteLLMInstance(proxy, engine, float(config.timeout_s or DEFAULT_TIMEOUT_S)))
 

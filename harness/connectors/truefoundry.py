@@ -132,9 +132,10 @@ class TrueFoundryConnector(Connector):
 
     def start(self, config: ConnectorConfig, engine: EngineEndpoint, llm: LLMUpstream) -> ConnectorInstance:
         timeout = float(config.timeout_s) if config.timeout_s is not None else ENDPOINT_DEFAULT_TIMEOUT_S
+        # listen_ports: (the gateway simulator clients call, the Akto endpoint it calls)
         endpoint = self.start_endpoint(config, engine, timeout)
         try:
-            gateway = TfyGatewayServer(llm.url + "/v1").start()
+            gateway = TfyGatewayServer(llm.url + "/v1", port=config.listen_port(0)).start()
         except BaseException:
             endpoint.stop()
             raise
@@ -151,7 +152,8 @@ class TrueFoundryConnector(Connector):
     def start_endpoint(self, config: ConnectorConfig, engine: EngineEndpoint, timeout: float) -> TrueFoundryEndpoint:
         """The guardrail endpoint the gateway calls (conformance targets start their own)."""
         return TrueFoundryEndpoint(engine.url, fail_mode=config.fail_mode, timeout=timeout,
-                                   account_id=config.account_id, vxlan_id=config.vxlan_id).start()
+                                   account_id=config.account_id, vxlan_id=config.vxlan_id,
+                                   port=config.listen_port(1)).start()
 
     def instance_engine(self, engine: EngineEndpoint) -> Any:
         """The engine namespace the scenarios script and read (the one the endpoint calls)."""

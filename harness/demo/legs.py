@@ -29,6 +29,7 @@ from harness.hosts.litellm_proxy import LiteLLMProxy
 from harness.hosts.mitmdump import EGRESS_ADDON, ROUTE_ADDON, MitmDump, route_map
 from harness.hosts.truefoundry_endpoint import TrueFoundryEndpoint
 from harness.process import LOOPBACK, wait_until
+from harness.stack import DEMO_KEY, FREE_PORTS, StackPorts
 from mock_akto.client import MockAktoClient
 
 MODEL = "gpt-4o-mini"
@@ -148,21 +149,22 @@ class LiteLLMHosts:
                                            headers=self.proxy.auth_headers))
 
     def urls(self) -> list[str]:
-        return [f"LiteLLM proxy  {self.proxy.url}/v1/chat/completions  (Authorization: Bearer {self.proxy.master_key},"
-                f" a throw-away key for this run; config {self.proxy.config_path})",
+        return [f"LiteLLM proxy  {self.proxy.url}/v1/chat/completions  (Authorization: Bearer {self.proxy.master_key};"
+                f" config {self.proxy.config_path})",
                 f"  its engine namespace 'litellm' at {self.akto.url}, its fake LLM at {self.llm.url}/v1"]
 
     def log_tail(self) -> str:
         return self.proxy.log_tail(30)
 
 
-def start_litellm(engine_url: str, stack: contextlib.ExitStack) -> LiteLLMHosts:
+def start_litellm(engine_url: str, stack: contextlib.ExitStack, ports: StackPorts = FREE_PORTS) -> LiteLLMHosts:
     """The seed's two entries (akto-validate pre_call fail_closed with guardrail_timeout 1, akto-ingest post_call)."""
     akto = open_namespace(engine_url, "litellm", stack)
-    llm = stack.enter_context(FakeLLMServer())
+    llm = stack.enter_context(FakeLLMServer(port=ports.litellm_llm))
     # Started as the registry describes it (it sends one warm-up request: LiteLLM builds its router and
     # clients on the first request, a second or more, paid here rather than in row 1).
-    instance = registry.get("litellm").start(ConnectorConfig(fail_mode="fail_closed", timeout_s=1), akto, llm)
+    config = ConnectorConfig(fail_mode="fail_closed", timeout_s=1, listen_ports=(ports.litellm,), client_key=DEMO_KEY)
+    instance = registry.get("litellm").start(config, akto, llm)
     stack.callback(instance.stop)
     hosts = LiteLLMHosts(akto, llm, instance.proxy)  # type: ignore[attr-defined]
     akto.client.wait_for(2, timeout=10)  # the warm-up's pre_call check and its background post_call ingest
@@ -251,16 +253,17 @@ class EgressHosts:
         return self.mitm.log_tail(30)
 
 
-def start_egress(engine_url: str, stack: contextlib.ExitStack) -> EgressHosts:
+def start_egress(engine_url: str, stack: contextlib.ExitStack, ports: StackPorts = FREE_PORTS) -> EgressHosts:
     """The egress tests' set-up: a TLS fake with a certificate for the provider names, reached through
     harness/hosts/mitm_route.py (only the TCP destination changes), trusted by mitmdump for upstream TLS."""
     akto = open_namespace(engine_url, "egress", stack)
-    llm = stack.enter_context(FakeLLMServer(tls=True, tls_names=(*PROVIDER_HOSTS, LOOPBACK, "localhost")))
+    llm = stack.enter_context(FakeLLMServer(tls=True, tls_names=(*PROVIDER_HOSTS, LOOPBACK, "localhost"),
+                                            port=ports.egress_llm))
     options = {"route_map": route_map({host: (LOOPBACK, llm.port) for host in PROVIDER_HOSTS}),
                "ssl_verify_upstream_trusted_ca": str(llm.ca_cert)}
     env = {"AKTO_URL": akto.url, "APP_NAME": "demo-agent", "AKTO_UNREACHABLE_FALLBACK": "fail_open",
            "AKTO_TIMEOUT_MS": "2000"}
-    mitm = stack.enter_context(MitmDump([EGRESS_ADDON, ROUTE_ADDON], options=options, env=env))
+    mitm = stack.enter_context(MitmDump([EGRESS_ADDON, ROUTE_ADDON], options=options, env=env, port=ports.egress))
     return EgressHosts(akto, llm, mitm)
 
 
@@ -351,11 +354,13 @@ class TrueFoundryHosts:
         return f"--- endpoint\n{endpoint}\n--- gateway\n{self.gateway.log_tail(15)}"
 
 
-def start_truefoundry(engine_url: str, stack: contextlib.ExitStack) -> TrueFoundryHosts:
+def start_truefoundry(engine_url: str, stack: contextlib.ExitStack, ports: StackPorts = FREE_PORTS) -> TrueFoundryHosts:
     """Akto's endpoint as documented (fail_open, 3 s engine timeout) behind the gateway simulator."""
     akto = open_namespace(engine_url, "truefoundry", stack)
-    llm = stack.enter_context(FakeLLMServer())
-    instance = registry.get("truefoundry").start(ConnectorConfig(fail_mode="fail_open", timeout_s=3), akto, llm)
+    llm = stack.enter_context(FakeLLMServer(port=ports.truefoundry_llm))
+    config = ConnectorConfig(fail_mode="fail_open", timeout_s=3,
+                             listen_ports=(ports.truefoundry, ports.truefoundry_endpoint))
+    instance = registry.get("truefoundry").start(config, akto, llm)
     stack.callback(instance.stop)
     instance.ensure([ENFORCE, IGNORE_ON_ERROR, IGNORE_ON_ERROR_VERDICT])  # type: ignore[attr-defined]
     return TrueFoundryHosts(akto, llm, instance.endpoint, instance.gateway)  # type: ignore[attr-defined]
@@ -400,7 +405,7 @@ class Leg:
     name: str
     label: str
     title: str
-    start: Callable[[str, contextlib.ExitStack], Any]
+    start: Callable[[str, contextlib.ExitStack, StackPorts], Any]
     run: Callable[[Any], list[Row]]
 
 

@@ -15,9 +15,9 @@ import contextlib
 import json
 import signal
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
 from rich.panel import Panel
@@ -26,7 +26,7 @@ from rich.text import Text
 from akto_wire import AKTO_CONNECTOR, FLAG_ON, GUARDRAILS, HTTP_PROXY_PATH, Envelope
 from harness.demo.legs import LEGS, Leg
 from harness.demo.table import CLEAN, INJECTION, PII, Row, console, show, timed
-from harness.engine import EngineProcess
+from harness.stack import FREE_PORTS, StackPorts, running_engine, start_in_background
 from mock_akto.client import MockAktoClient
 
 
@@ -87,13 +87,6 @@ def engine_tour(engine_url: str) -> int:
         return len(rows)
 
 
-@contextlib.contextmanager
-def running_engine() -> Iterator[str]:
-    with EngineProcess() as engine:
-        assert engine.url is not None
-        yield engine.url
-
-
 # -- legs 2-4: hosts started in the background, traffic in order --------------------------------------------
 
 
@@ -117,16 +110,6 @@ class LegRun:
         expected = sum(row.ok is not False for row in self.rows)
         cases = "; ".join(("" if row.ok is not False else "[red]✗[/red] ") + row.brief for row in self.rows)
         return f"{mark} {self.leg.label}: {expected}/{len(self.rows)} as documented: {cases}"
-
-
-def start_in_background(legs: list[Leg], engine_url: str, stack: contextlib.ExitStack) -> list[Future[Any]]:
-    """Start every leg's hosts at once, LiteLLM's (the slowest) first. Each leg registers its processes on
-    its own ExitStack; ``stack`` first waits for unfinished start-ups (each bounded by its own deadline),
-    then stops them all."""
-    leg_stacks = [stack.enter_context(contextlib.ExitStack()) for _ in legs]
-    pool = ThreadPoolExecutor(max_workers=max(len(legs), 1), thread_name_prefix="demo-start")
-    stack.callback(pool.shutdown, wait=True, cancel_futures=True)
-    return [pool.submit(leg.start, engine_url, leg_stack) for leg, leg_stack in zip(legs, leg_stacks)]
 
 
 def failure(title: str, detail: str) -> None:
@@ -201,11 +184,11 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if all(run.ok for run in runs) else 1
 
 
-def tour_and_legs(legs: list[Leg], chosen: list[str], stay_up: bool) -> list[LegRun]:
+def tour_and_legs(legs: list[Leg], chosen: list[str], stay_up: bool, ports: StackPorts = FREE_PORTS) -> list[LegRun]:
     """Leg 1 while the connector hosts start, then each connector leg, the summary, and everything stopped."""
     with contextlib.ExitStack() as stack:
-        engine_url = stack.enter_context(running_engine())
-        starting = start_in_background(legs, engine_url, stack)
+        engine_url = stack.enter_context(running_engine(ports.engine))
+        starting = start_in_background(legs, engine_url, ports, stack)
         console.rule("[bold]akto-harness demo: everything on 127.0.0.1")
         tour = engine_tour(engine_url) if "engine" in chosen else 0
         runs = [hosts_of(leg, future) for leg, future in zip(legs, starting)]

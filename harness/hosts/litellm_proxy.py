@@ -74,6 +74,8 @@ class LiteLLMProxy(ProcessService):
         startup_timeout: float = STARTUP_TIMEOUT_S,
         log_dir: str | os.PathLike[str] | None = None,
         require_all_guardrails: bool = True,
+        port: int = 0,
+        master_key: str | None = None,
     ) -> None:
         self.config = config
         self.require_all_guardrails = require_all_guardrails
@@ -82,7 +84,8 @@ class LiteLLMProxy(ProcessService):
         self.startup_timeout = startup_timeout
         self.log_dir = log_dir
         #: The proxy's admin key, also what clients send as ``Authorization: Bearer ...``.
-        self.master_key = "sk-" + secrets.token_urlsafe(32)
+        self.master_key = master_key or "sk-" + secrets.token_urlsafe(32)
+        self.fixed_port = port  # 0: a free one
         self.port = 0
         self.process: ManagedProcess | None = None
         self._tempdir: tempfile.TemporaryDirectory[str] | None = None
@@ -116,8 +119,8 @@ class LiteLLMProxy(ProcessService):
 
     def start(self) -> "LiteLLMProxy":
         last_error: StartupError | None = None
-        for _ in range(3):  # the port may be taken between free_port() and the proxy's bind()
-            self.port = free_port()
+        for _ in range(1 if self.fixed_port else 3):  # a free port may be taken before the proxy's bind()
+            self.port = self.fixed_port or free_port()
             argv = [litellm_executable(), "--config", str(self.config_path), "--host", LOOPBACK, "--port", str(self.port)]
             self.process = ManagedProcess(
                 self.name, argv, ready=http_ready(f"{self.url}/health/liveliness"), env=self.env(),

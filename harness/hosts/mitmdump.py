@@ -64,7 +64,9 @@ class MitmDump(ProcessService):
         confdir: str | os.PathLike[str] | None = None,
         startup_timeout: float = 20.0,
         log_dir: str | os.PathLike[str] | None = None,
+        port: int = 0,
     ) -> None:
+        self.fixed_port = port  # 0: a free one
         self.addons = [Path(a).resolve() for a in addons]
         for addon in self.addons:
             if not addon.is_file():
@@ -118,7 +120,7 @@ class MitmDump(ProcessService):
             )
             return self.process
 
-        start_on_free_port(build)
+        start_on_free_port(build, port=self.fixed_port)
         return self
 
     def stop(self, grace: float = 1.0) -> int | None:

@@ -52,8 +52,10 @@ class TrueFoundryEndpoint(ProcessService):
         log_level: str = "warning",
         startup_timeout: float = 20.0,
         log_dir: str | None = None,
+        port: int = 0,
     ) -> None:
         self.akto_url = akto_url
+        self.fixed_port = port  # 0: a free one
         self.argv_options = ["--akto-url", akto_url, "--fail-mode", fail_mode, "--timeout", str(timeout),
                              "--default-sync", "true" if default_sync else "false", "--block-answer", block_answer,
                              "--max-body-bytes", str(max_body_bytes), "--log-level", log_level,
@@ -86,7 +88,7 @@ class TrueFoundryEndpoint(ProcessService):
                                           env=self.env, startup_timeout=self.startup_timeout, log_dir=self.log_dir)
             return self.process
 
-        start_on_free_port(build)
+        start_on_free_port(build, port=self.fixed_port)
         return self
 
     def log_text(self) -> str:

@@ -32,7 +32,7 @@ def build_admin(engine: Engine) -> FastAPI:
         description="Script the fake Akto engine: policies, faults, journal, ingest records, listeners, namespaces.",
         version="1",
         openapi_url=f"{ADMIN_PREFIX}/openapi.json",
-        docs_url=f"{ADMIN_PREFIX}/docs",
+        docs_url=None,  # /__admin/docs is a route of ours: Swagger UI with local assets (handlers_ui.py)
         redoc_url=None,
         responses=errors(400),
     )

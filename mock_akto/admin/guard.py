@@ -21,8 +21,11 @@ from ..types import ASGIApp, Message, Receive, Scope, Send
 
 #: Calls that change nothing: no origin or content-type check.
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-#: Admin paths any caller may GET even with a token configured: the readiness probe and the API's spec.
-PUBLIC_PATHS = frozenset({"/__admin/health", "/__admin/openapi.json", "/__admin/docs"})
+#: Admin paths any caller may GET even with a token configured: the readiness probe, the API's spec and the
+#: pages for people (their files hold no engine state; the data they show comes from calls needing the token).
+PUBLIC_PATHS = frozenset({"/__admin/health", "/__admin/openapi.json", "/__admin/docs", "/__admin/ui"})
+#: Static files of those pages, by folder.
+PUBLIC_PREFIXES = ("/__admin/ui/assets/", "/__admin/docs/assets/")
 #: Longest part of a refused body quoted back in an error message.
 QUOTE_LIMIT = 120
 
@@ -44,7 +47,7 @@ class AdminGuard:
             if refusal is not None:
                 await _refuse(send, *refusal)
                 return
-        if self._token is not None and not (scope["path"] in PUBLIC_PATHS and not changes_state):
+        if self._token is not None and not (not changes_state and _is_public(scope["path"])):
             if not self._authorized(headers.get(b"authorization")):
                 await _refuse(send, 401, "the admin API needs the admin token: Authorization: Bearer <token>",
                               [(b"www-authenticate", b'Bearer realm="mock-akto admin"')])
@@ -110,6 +113,13 @@ class AdminGuard:
         if body and b"content-type" not in headers:
             return 415, "admin calls with a body must say Content-Type: application/json"
         return body
+
+
+def _is_public(path: str) -> bool:
+    """A public page, or one file name directly under a public asset folder (the handlers serve only files
+    they list; this keeps the rule as narrow as the routes)."""
+    folder, _, name = path.rpartition("/")
+    return path in PUBLIC_PATHS or (folder + "/" in PUBLIC_PREFIXES and name not in ("", ".", ".."))
 
 
 def _headers(scope: Scope) -> dict[bytes, bytes]:

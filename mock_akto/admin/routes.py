@@ -22,6 +22,7 @@ from . import handlers_policies as policies
 from . import handlers_profiles as profiles
 from . import handlers_scripted as scripted
 from . import handlers_verify as verify
+from . import handlers_ui as ui
 from .models import Count, Health, ListenerInfo, NamespaceInfo, ResetResult, WaitResult, errors
 
 ADMIN_PREFIX = "/__admin"
@@ -35,6 +36,7 @@ class AdminRoute:
     model: Any = None  # the documented answer body (None: none, 204)
     status: int = 200
     responses: dict[int | str, dict[str, Any]] = field(default_factory=dict)  # documented refusals
+    in_schema: bool = True  # False: pages, their files and the event stream (not API calls to fuzz)
 
 
 _WAIT_TIMED_OUT = {408: {"model": WaitResult, "description": "deadline passed: what was there"}}
@@ -80,6 +82,16 @@ ROUTES: tuple[AdminRoute, ...] = (
     AdminRoute("GET",    "/namespaces",              namespaces.list_namespaces,  list[NamespaceInfo]),
     AdminRoute("POST",   "/namespaces/api-keys",     namespaces.register_api_key, None, 204),
     AdminRoute("DELETE", "/namespaces/{name}",       namespaces.delete_namespace, None, 204, errors(404)),
+    # apply files (policies and fault rules together, as `mock-akto apply --preset`)
+    AdminRoute("GET",    "/presets",                 ui.list_apply_presets,       list[str]),
+    AdminRoute("POST",   "/presets/{name}",          ui.apply_preset,             dict[str, Any], 200, errors(404)),
+    # for people: the live activity page and the API docs, every file served from here (works offline)
+    AdminRoute("GET",    "/ui",                      ui.activity_page,            in_schema=False),
+    AdminRoute("GET",    "/ui/assets/{name}",        ui.activity_asset,           in_schema=False),
+    AdminRoute("GET",    "/ui/events",               ui.activity_events,          in_schema=False),
+    AdminRoute("GET",    "/ui/calls/{namespace}/{seq}", ui.call_detail,           dict[str, Any], 200, errors(404)),
+    AdminRoute("GET",    "/docs",                    ui.docs_page,                in_schema=False),
+    AdminRoute("GET",    "/docs/assets/{name}",      ui.docs_asset,               in_schema=False),
 )
 
 
@@ -87,7 +99,8 @@ def admin_router() -> APIRouter:
     """An ``APIRouter`` holding every route of :data:`ROUTES`."""
     router = APIRouter(prefix=ADMIN_PREFIX)
     for route in ROUTES:
-        options: dict[str, Any] = {"status_code": route.status, "responses": route.responses or None}
+        options: dict[str, Any] = {"status_code": route.status, "responses": route.responses or None,
+                                   "include_in_schema": route.in_schema}
         if route.model is not None:
             options["response_model"] = route.model
         router.add_api_route(route.path, route.handler, methods=[route.method], **options)

@@ -36,6 +36,7 @@ class FakeLLMServer(ProcessService):
         max_recorded: int = DEFAULT_MAX_RECORDED,
         startup_timeout: float = 20.0,
         log_dir: str | os.PathLike[str] | None = None,
+        port: int = 0,
     ) -> None:
         self.tls_cert = Path(tls_cert) if tls_cert else None
         self.tls_key = Path(tls_key) if tls_key else None
@@ -45,6 +46,8 @@ class FakeLLMServer(ProcessService):
         self.max_recorded = max_recorded
         self.startup_timeout = startup_timeout
         self.log_dir = log_dir
+        #: The loopback port asked for (0: a free one) and, once started, the one it listens on.
+        self.fixed_port = port
         self.port = 0
         self.process: ManagedProcess | None = None
         self._client: FakeLLMClient | None = None
@@ -83,7 +86,7 @@ class FakeLLMServer(ProcessService):
             )
             return self.process
 
-        start_on_free_port(build)
+        start_on_free_port(build, port=self.fixed_port)
         return self
 
     def stop(self) -> None:

@@ -124,8 +124,9 @@ class TfyGatewayServer(ProcessService):
     """``python -m harness.fakes.truefoundry_gateway`` as a managed child process on loopback; a context manager."""
 
     def __init__(self, llm_url: str, *, contract: str = "current", startup_timeout: float = 20.0,
-                 log_dir: str | None = None) -> None:
+                 log_dir: str | None = None, port: int = 0) -> None:
         self.llm_url = llm_url
+        self.fixed_port = port  # 0: a free one
         self.contract = contract
         self.startup_timeout = startup_timeout
         self.log_dir = log_dir
@@ -152,7 +153,7 @@ class TfyGatewayServer(ProcessService):
                                           startup_timeout=self.startup_timeout, log_dir=self.log_dir)
             return self.process
 
-        start_on_free_port(build)
+        start_on_free_port(build, port=self.fixed_port)
         return self
 
     def stop(self) -> None:
