@@ -7,7 +7,6 @@ satisfy) and runs Locust bounded by ``--users`` and ``--run-time``; the exit cod
 from __future__ import annotations
 
 import argparse
-import json
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from typing import Iterable, Iterator
@@ -17,11 +16,12 @@ import httpx
 from harness.connectors import Connector, ConnectorConfig, registry
 from harness.engine import EngineNamespace, EngineProcess
 from harness.fakes.llm import FakeLLMServer
-from harness.payloads import ALLOW_PROMPT, BLOCK_PROMPT, REDACT_PROMPT
+from harness.payloads import ALLOW_PROMPT, BLOCK_PROMPT
+from loadtests.engine_mix import engine_scenarios
 from loadtests.gate import Budget
 from loadtests.runner import run_locust
-from loadtests.targets import Target, custom_target, engine_target
-from loadtests.users import BodyCheck, Scenario, user_class
+from loadtests.targets import Target, custom_target
+from loadtests.users import Scenario, user_class
 
 #: Markers the timeout suite's fault rules match on (``body_contains``): the prompt picks the engine delay.
 SLOW_BELOW = "LOADTEST-SLOW-BELOW"
@@ -39,27 +39,6 @@ def engine_url(args: argparse.Namespace) -> Iterator[str]:
         yield engine.url
 
 
-def _verdict(body: bytes) -> dict:
-    return json.loads(body)["data"]["guardrailsResult"]
-
-
-def expect_verdict(*, allowed: bool, modified: bool | None = None) -> BodyCheck:
-    """A body check for ``/api/http-proxy`` answers: the verdict must say ``allowed`` (and ``modified``)."""
-
-    def check(body: bytes) -> str | None:
-        try:
-            verdict = _verdict(body)
-        except (ValueError, KeyError, TypeError) as exc:
-            return f"unreadable verdict: {exc!r}"
-        if verdict.get("Allowed") is not allowed:
-            return f"expected Allowed={allowed}, got {verdict.get('Allowed')!r}"
-        if modified is not None and verdict.get("Modified") is not modified:
-            return f"expected Modified={modified}, got {verdict.get('Modified')!r}"
-        return None
-
-    return check
-
-
 # ------------------------------------------------------------------------------------------------ engine
 
 
@@ -70,12 +49,7 @@ def run_engine_suite(args: argparse.Namespace) -> int:
         try:
             if args.delay_ms:
                 namespace.client.add_fault({"type": "fixed_delay", "ms": args.delay_ms})
-            target = engine_target(namespace.url)
-            scenarios = [
-                Scenario("allow", target, ALLOW_PROMPT, 200, expect_verdict(allowed=True), weight=6),
-                Scenario("block", target, BLOCK_PROMPT, 200, expect_verdict(allowed=False), weight=2),
-                Scenario("redact", target, REDACT_PROMPT, 200, expect_verdict(allowed=True, modified=True), weight=2),
-            ]
+            scenarios = engine_scenarios(namespace.url)
             timeout_s = max(10.0, 3 * (args.delay_ms or 0) / 1000)
             users = [user_class("EngineMix", scenarios, timeout_s=timeout_s)]
             budgets = [Budget("*", 99.0, max_ms=args.budget_p99_ms, min_count=args.min_requests)]
