@@ -6,6 +6,7 @@ import argparse
 import sys
 from importlib.metadata import version
 
+from harness import load_cli
 from harness.scenarios import cli as scenarios_cli
 from harness.scenarios.model import ScenarioError
 
@@ -18,6 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--version", action="version", version=f"%(prog)s {version(DISTRIBUTION)}")
     subparsers = parser.add_subparsers(dest="command", required=True)
     scenarios_cli.add_parser(subparsers)
+    load_cli.add_parser(subparsers)
     args = parser.parse_args(argv)
     try:
         return args.handler(args)

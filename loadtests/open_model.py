@@ -20,6 +20,7 @@ from typing import Any, Sequence
 import gevent
 from gevent.pool import Pool
 from locust import FastHttpUser, constant, task
+from locust.user.users import LOCUST_STATE_STOPPING
 
 from loadtests.users import Scenario, send
 
@@ -41,6 +42,8 @@ class OpenModelUser(FastHttpUser):
         super().__init__(*args, **kwargs)
         self._pool = Pool(self.max_in_flight)
         self.missed = 0
+        self.schedule_start: float | None = None  # perf_counter of request 0's due time
+        self.scheduled = 0  # requests that fell due (sent or missed): request i was due at start + i / rate
 
     def _rate(self) -> float:
         options = self.environment.parsed_options
@@ -55,12 +58,15 @@ class OpenModelUser(FastHttpUser):
             raise ValueError(f"arrival rate must be > 0, got {rate}")
         order = [s for s in self.scenarios for _ in range(s.weight)]
         prepared = [(s, s.target.body(s.prompt), dict(s.target.headers)) for s in order]
-        start = time.perf_counter()
+        start = self.schedule_start = time.perf_counter()
         for index, (scenario, body, headers) in zip(itertools.count(), itertools.cycle(prepared)):
             due = start + index / rate
             wait = due - time.perf_counter()
             if wait > 0:
                 gevent.sleep(wait)
+            if self._state == LOCUST_STATE_STOPPING:  # a graceful stop: no new requests, in-flight ones finish
+                return
+            self.scheduled = index + 1
             if self._pool.full():  # never block the schedule: a request that cannot be sent is counted
                 self.missed += 1
                 continue

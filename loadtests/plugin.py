@@ -14,6 +14,7 @@ locustfile (``locust -f FILE``, ``--headless``, ``--csv``, ``--html``, ``--maste
 from __future__ import annotations
 
 import json
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,7 +54,7 @@ def _add_options(parser: Any, **_: Any) -> None:
     group.add_argument("--akto-csv", default="", help="write the exact percentiles per request and status to this CSV")
     group.add_argument("--arrival-rate", type=float, default=0.0,
                        help="open-model files: requests per second per user (latency from the scheduled start)")
-    group.add_argument("--dump-timings", default="", help="write this process's exact timings as JSON (tests)")
+    group.add_argument("--dump-timings", default="", help="write this process's timings as JSON (workers: PATH.worker-PID.json)")
 
 
 @events.init.add_listener
@@ -129,6 +130,18 @@ def run_configuration(environment: Environment) -> dict[str, str]:
 
 
 def dump_timings(raw: RawTimings, path: str) -> None:
-    """Every exact timing by (name, outcome), for a test that merges them itself."""
-    data = {f"{name}\t{outcome}": timings.samples_us for (name, outcome), timings in raw.by_outcome.items()}
+    """Per (name, outcome): the count, the percentiles (HDR ones on a master) and every exact value kept.
+
+    Locust hands a master's custom options to its workers, so a worker writes ``PATH.worker-<pid>.json``
+    beside the master's ``PATH``, never over it.
+    """
+    if state.role == "worker":
+        path = f"{path}.worker-{os.getpid()}.json"
+    data = {}
+    for (name, outcome), timings in raw.by_outcome.items():
+        summary = timings.summary((50.0, 90.0, 99.0, 99.9))
+        data[f"{name}\t{outcome}"] = {
+            "count": summary.count, "max_ms": summary.max_ms,
+            **{f"p{p:g}_ms": v for p, v in summary.percentiles_ms.items()}, "samples_us": timings.samples_us,
+        }
     Path(path).write_text(json.dumps(data), encoding="utf-8")
