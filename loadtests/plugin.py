@@ -121,7 +121,8 @@ def _on_quitting(environment: Environment, **_: Any) -> None:
 def run_configuration(environment: Environment) -> dict[str, str]:
     """The options a report shows (what was run against what), credentials never included."""
     options = vars(environment.parsed_options) if environment.parsed_options is not None else {}
-    shown = ("locustfile", "host", "num_users", "spawn_rate", "run_time", "arrival_rate", "budget",
+    shown = ("locustfile", "host", "num_users", "spawn_rate", "run_time", "arrival_rate", "budget", "delay_ms",
+             "lognormal_median_ms", "lognormal_p99_ms", "guardrail_timeout",
              "tags", "exclude_tags", "engine_url", "connector", "fail_mode", "target_url", "expect_status")
     config = {key: str(options[key]) for key in shown if options.get(key) not in (None, "", [], 0, 0.0)}
     config["host"] = str(environment.host or "")
