@@ -96,3 +96,9 @@ def add_connector_options(parser: Any) -> None:
     group.add_argument("--connector", default="truefoundry", help=f"a registered connector: {', '.join(registry.names())}")
     group.add_argument("--fail-mode", default="fail_closed", choices=("fail_closed", "fail_open"))
     group.add_argument("--guardrail-timeout", type=int, default=5, help="the connector's engine timeout, whole s")
+
+
+def engine_locustfile(hint: str) -> None:
+    """What an engine locustfile registers: the fault options, and on init a namespace with those faults."""
+    events.init_command_line_parser.add_listener(lambda parser, **_: add_engine_options(parser))
+    events.init.add_listener(lambda environment, **_: start_engine(environment, hint))

@@ -7,24 +7,17 @@ own namespace. Budgets, reports and distributed timings: ``--budget``, ``--akto-
 (loadtests/README.md).
 """
 
-from locust import FastHttpUser, constant, events, tag, task
+from locust import FastHttpUser, constant, tag, task
 
 from loadtests import plugin  # noqa: F401  (exact timings, budgets, reports, distributed merge)
 from loadtests.engine_mix import engine_scenarios
-from loadtests.services import add_engine_options, start_engine
+from loadtests.services import engine_locustfile
 from loadtests.users import send
 
 ALLOW, BLOCK, REDACT = engine_scenarios()
 
 
-@events.init_command_line_parser.add_listener
-def _options(parser, **_):
-    add_engine_options(parser)
-
-
-@events.init.add_listener
-def _start(environment, **_):
-    start_engine(environment, "load-engine")
+engine_locustfile("load-engine")  # --delay-ms / --lognormal-* options; engine (or --host) namespace at init
 
 
 class EngineUser(FastHttpUser):

@@ -5,22 +5,13 @@ measures each from its scheduled start (no coordinated omission: loadtests/open_
 users x arrival rate. Engine, faults, budgets and reports as in ``engine.py``.
 """
 
-from locust import events
-
 from loadtests import plugin  # noqa: F401  (exact timings, budgets, reports, distributed merge)
 from loadtests.engine_mix import engine_scenarios
-from loadtests.services import add_engine_options, start_engine
+from loadtests.services import engine_locustfile
 from loadtests.open_model import OpenModelUser
 
 
-@events.init_command_line_parser.add_listener
-def _options(parser, **_):
-    add_engine_options(parser)
-
-
-@events.init.add_listener
-def _start(environment, **_):
-    start_engine(environment, "load-engine-open")
+engine_locustfile("load-engine-open")  # --delay-ms / --lognormal-* options; engine (or --host) namespace at init
 
 
 class EngineOpenModel(OpenModelUser):

@@ -209,3 +209,18 @@ def test_a_scenario_runs_against_the_truefoundry_connector(installed: Installed)
     assert "passed   truefoundry      block" in result.stdout
     assert "1 results, 0 failing" in result.stdout
     assert (installed.workdir / "scenarios.xml").is_file()
+
+
+def test_a_shipped_locustfile_runs_from_the_wheel(installed: Installed) -> None:
+    """``locust -f $(akto-harness load path engine)`` with a shipped budget file: the engine starts from the
+    wheel, the budget is checked, the HTML report is written."""
+    path = installed.run(installed.bin / "akto-harness", "load", "path", "engine")
+    budget = installed.run(installed.bin / "akto-harness", "load", "path", "engine-budget.yaml")
+    assert path.returncode == 0 and budget.returncode == 0, path.stderr + budget.stderr
+    for located in (path.stdout.strip(), budget.stdout.strip()):
+        assert Path(located).resolve().is_relative_to(installed.venv.resolve()), located
+    run = installed.run(installed.bin / "python", "-m", "locust", "-f", path.stdout.strip(), "--headless", "-u", "2",
+                        "-t", "3", "--budget", budget.stdout.strip(), "--akto-report", "report.html", timeout=90)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert "budgets (exact timings)" in run.stdout + run.stderr
+    assert "Latency over time" in (installed.workdir / "report.html").read_text()
