@@ -17,8 +17,10 @@ from locust.runners import WorkerRunner
 from harness.connectors import ConnectorConfig, registry
 from harness.engine import EngineNamespace, EngineProcess
 from harness.fakes.llm import FakeLLMServer
-from harness.payloads import Target
+from harness.payloads import ALLOW_PROMPT, Target
 from harness.timing import console
+from loadtests.targets import custom_target
+from loadtests.users import Scenario
 
 if TYPE_CHECKING:
     from locust.env import Environment
@@ -102,3 +104,32 @@ def engine_locustfile(hint: str) -> None:
     """What an engine locustfile registers: the fault options, and on init a namespace with those faults."""
     events.init_command_line_parser.add_listener(lambda parser, **_: add_engine_options(parser))
     events.init.add_listener(lambda environment, **_: start_engine(environment, hint))
+
+
+def add_target_options(parser: Any) -> None:
+    group = parser.add_argument_group("target", "any URL with a body template")
+    group.add_argument("--target-url", default="", help="the full URL requests go to")
+    group.add_argument("--body-template", default="", help="JSON file with a {{prompt}} slot")
+    group.add_argument("--header", action="append", default=[], help="'name: value', repeatable")
+    group.add_argument("--prompt", default=ALLOW_PROMPT)
+    group.add_argument("--expect-status", type=int, default=200)
+
+
+def target_scenario(options: Any) -> Scenario:
+    """The ``--target-url`` scenario: URL, body template, headers, prompt and expected status."""
+    headers = {k.strip(): v.strip() for k, v in (h.split(":", 1) for h in options.header or [])}
+    target = custom_target(options.target_url, options.body_template or None, headers)
+    return Scenario("target", target, options.prompt, options.expect_status)
+
+
+def target_locustfile() -> None:
+    """What a target locustfile registers: its options, and at init the users' host from ``--target-url``
+    (a bad URL or template fails at start, not per request; workers get the host from the master)."""
+    events.init_command_line_parser.add_listener(lambda parser, **_: add_target_options(parser))
+
+    def check(environment: Environment, **_: Any) -> None:
+        options = environment.parsed_options
+        if options is not None and options.target_url:
+            environment.host = target_scenario(options).target.base_url
+
+    events.init.add_listener(check)
