@@ -158,3 +158,16 @@ def test_akto_harness_load_finds_and_runs_the_shipped_files(akto_engine, tmp_pat
     assert run.returncode == 0, run.stderr[-3000:]
     rows = list(csv.DictReader((tmp_path / "open.csv").open()))
     assert 60 <= sum(int(r["count"]) for r in rows) <= 110  # 50 per second for 2 s, on schedule
+
+
+def test_the_connector_file_starts_the_connector_in_its_host(akto_engine, tmp_path) -> None:
+    # The TrueFoundry endpoint (uvicorn) starts in about a second; every connector comes from the registry.
+    text = "budgets:\n  - name: allow\n    error_rate: 0\n    min_count: 5\n  - name: block\n    error_rate: 0\n    min_count: 2\n"
+    result = locust("connector", "--headless", "-u", "2", "-r", "2", "-t", "3", "--host", akto_engine.url,
+                    "--connector", "truefoundry", "--fail-mode", "fail_closed", "--budget", budget(tmp_path, text),
+                    "--akto-csv", "exact.csv", cwd=tmp_path)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-4000:]
+    assert "started truefoundry" in output
+    statuses = {(r["name"], r["status"]) for r in csv.DictReader((tmp_path / "exact.csv").open())}
+    assert statuses == {("allow", "200"), ("block", "400")}  # passed, and blocked by the engine's verdict
