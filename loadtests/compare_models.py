@@ -2,9 +2,10 @@
 
 ``python -m loadtests.compare_models --engine-url URL [--lognormal 100,140 | --stall-every 10 --stall-ms 1000]``
 
-Both models run at the same time in one Locust run (requests named ``closed`` and ``open``) after a short
-calibration run at the same load shape (with ``--lognormal``, a ``fixed_delay`` of its median), whose p50
-above that delay is each model's own overhead (client, loopback, scheduling on a busy machine). ``--lognormal MEDIAN,P99`` sets a ``lognormal_delay`` on every call. ``--stall-every S`` makes the
+Both models run at the same time in one Locust run (requests named ``closed`` and ``open``), and beside them
+the same two against a reference namespace (with ``--lognormal``, a ``fixed_delay`` of its median; else no
+fault): each model's reference p50 above that delay is its own overhead (client, loopback, scheduling on a
+busy machine), measured under the same load at the same time. ``--lognormal MEDIAN,P99`` sets a ``lognormal_delay`` on every call. ``--stall-every S`` makes the
 engine stall: every S seconds (first after ``--stall-offset``) a ``fixed_delay`` of ``--stall-ms`` is put on
 every call for ``--stall-ms``, then removed, by this process's own timer. The expected open-model latency
 of request *i* is the overhead plus the stall when its scheduled time fell in a stall window; its p99 over
@@ -36,10 +37,11 @@ from loadtests.users import Scenario, send
 PERCENTILES = (50.0, 90.0, 99.0)
 
 
-def users_for(url: str, closed_users: int, rate: float) -> tuple[type[FastHttpUser], type[OpenModelUser]]:
+def users_for(url: str, closed_users: int, rate: float,
+              suffix: str = "") -> tuple[type[FastHttpUser], type[OpenModelUser]]:
     target = engine_target(url)
-    closed = Scenario("closed", target, ALLOW_PROMPT, 200, expect_verdict(allowed=True))
-    opened = Scenario("open", target, ALLOW_PROMPT, 200, expect_verdict(allowed=True))
+    closed = Scenario("closed" + suffix, target, ALLOW_PROMPT, 200, expect_verdict(allowed=True))
+    opened = Scenario("open" + suffix, target, ALLOW_PROMPT, 200, expect_verdict(allowed=True))
     body, headers = target.body(ALLOW_PROMPT), dict(target.headers)
 
     class ClosedLoop(FastHttpUser):
@@ -60,6 +62,8 @@ def users_for(url: str, closed_users: int, rate: float) -> tuple[type[FastHttpUs
             super().__init__(*args, **kwargs)
             OpenModel.instances.append(self)
 
+    tag = suffix.replace("-", "_").title().replace("_", "")  # Locust wants distinct class names
+    ClosedLoop.__name__, OpenModel.__name__ = f"ClosedLoop{tag}", f"OpenModel{tag}"
     return ClosedLoop, OpenModel
 
 
@@ -90,32 +94,33 @@ def percentiles(timings: Timings, overhead_ms: float = 0.0) -> dict[str, float]:
 
 
 def compare(engine_url: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Both models against the fault, and beside them the same two models against a reference namespace
+    (a ``fixed_delay`` of the median, or nothing), at the same time: each model's overhead is its reference
+    p50 minus that delay, measured under the very same machine load."""
     namespace = EngineNamespace.open(engine_url, "models")
+    reference = EngineNamespace.open(engine_url, "models-ref")
     try:
         closed_cls, open_cls = users_for(namespace.url, args.closed_users, args.rate)
+        closed_ref, open_ref = users_for(reference.url, args.closed_users, args.rate, suffix="-ref")
         median, p99 = (int(v) for v in args.lognormal.split(",")) if args.lognormal else (0, 0)
-        calibration_rule = namespace.client.add_fault({"type": "fixed_delay", "ms": median}) if median else None
-        calibration = run_locust([closed_cls, open_cls], users=args.closed_users + 1,
-                                 run_time_s=args.calibrate, report=False, stop_timeout_s=10)
-        overhead = {m: calibration.raw.timings(m).summary().p50 - median for m in ("closed", "open")}
-        if calibration_rule is not None:
-            namespace.client.remove_fault(calibration_rule.id)
         if median:
+            reference.client.add_fault({"type": "fixed_delay", "ms": median})
             namespace.client.add_fault({"type": "lognormal_delay", "median_ms": median, "p99_ms": p99})
         windows: list[tuple[float, float]] = []
         driver = stall_driver(namespace, args.stall_every, args.stall_offset, args.stall_ms, windows) \
             if args.stall_every else None
-        open_cls.instances.clear()
-        result = run_locust([closed_cls, open_cls], users=args.closed_users + 1, run_time_s=args.run_time,
-                            report=False, stop_timeout_s=10)
+        result = run_locust([closed_cls, open_cls, closed_ref, open_ref], users=2 * (args.closed_users + 1),
+                            run_time_s=args.run_time, report=False, stop_timeout_s=10)
         if driver is not None:
             driver.kill(block=True, timeout=5)
+        overhead = {m: result.raw.timings(f"{m}-ref").summary().p50 - median for m in ("closed", "open")}
         report: dict[str, Any] = {
             "overhead_p50_ms": overhead,
             "closed": percentiles(result.raw.timings("closed"), overhead["closed"]),
             "open": percentiles(result.raw.timings("open"), overhead["open"]),
-            "failed": {m: result.raw.failed(m) for m in ("closed", "open")},
+            "failed": {m: result.raw.failed(m) for m in ("closed", "open", "closed-ref", "open-ref")},
             "open_missed": sum(u.missed for u in open_cls.instances),
+            "reference": {m: percentiles(result.raw.timings(f"{m}-ref")) for m in ("closed", "open")},
         }
         if driver is not None:
             report["stall_windows_s"] = [[a - windows[0][0], b - windows[0][0]] for a, b in windows]
@@ -128,6 +133,7 @@ def compare(engine_url: str, args: argparse.Namespace) -> dict[str, Any]:
         return report
     finally:
         namespace.close()
+        reference.close()
 
 
 def expected_open_p99(users: list[OpenModelUser], windows: list[tuple[float, float]], stall_ms: int,
@@ -151,7 +157,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--engine-url", help="a running engine (default: start one)")
     parser.add_argument("--closed-users", type=int, default=4)
     parser.add_argument("--rate", type=float, default=100.0, help="open model: requests per second")
-    parser.add_argument("--calibrate", type=float, default=3.0, help="seconds of the fault-free calibration run")
     parser.add_argument("--run-time", type=float, default=20.0)
     parser.add_argument("--lognormal", help="MEDIAN,P99 in ms: a lognormal_delay on every call")
     parser.add_argument("--stall-every", type=float, default=0.0, help="seconds between stalls (0: none)")
