@@ -38,15 +38,16 @@ def within(measured: float, expected: float, tolerance: float = 0.05) -> bool:
 
 
 def test_without_stalls_both_models_report_the_configured_lognormal_percentiles(akto_engine, tmp_path) -> None:
-    # lognormal_delay: median 100 ms, p99 140 ms. ~1,600 samples per model put the sampling error of the
-    # p99 near 1.4% (sigma 0.145), well inside the 5% asked.
-    report = compare(akto_engine.url, tmp_path, "--lognormal", "100,140", "--closed-users", "10", "--rate", "80",
+    # lognormal_delay: median 300 ms, p99 420 ms. ~1,600 samples per model put the sampling error of the
+    # p99 near 1.4% (sigma 0.145), well inside the 5% asked; at 300 ms, the few-ms hiccups of a shared
+    # machine (other tests on the same two cores) stay a small share of the values compared.
+    report = compare(akto_engine.url, tmp_path, "--lognormal", "300,420", "--closed-users", "30", "--rate", "80",
                      "--run-time", "20")
     for model in ("closed", "open"):
         measured = report[model]
         assert measured["count"] >= 1000, report
-        assert within(measured["p50_ms"], 100.0), (model, report)
-        assert within(measured["p99_ms"], 140.0), (model, report)
+        assert within(measured["p50_ms"], 300.0), (model, report)
+        assert within(measured["p99_ms"], 420.0), (model, report)
 
 
 def test_a_periodic_stall_is_in_the_open_models_p99_and_missing_from_the_closed_loops(akto_engine, tmp_path) -> None:
