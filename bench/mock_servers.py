@@ -52,7 +52,7 @@ def mountebank(node_modules: Path, verdict: bytes) -> tuple[ManagedProcess, str]
     if not mb.exists() or not shutil.which("node"):
         sys.exit(f"mountebank not found under {node_modules} (npm install --prefix {node_modules.parent} mountebank) or no node")
     admin, port = free_port(), free_port()
-    proc = ManagedProcess("mountebank", [str(mb), "--port", str(admin), "--localOnly"], ready=port_open(admin),
+    proc = ManagedProcess("mountebank", [str(mb), "--port", str(admin), "--localOnly", "--nologfile"], ready=port_open(admin),
                           startup_timeout=60)
     proc.start()
     imposter = {"port": port, "protocol": "http", "stubs": [
