@@ -6,8 +6,8 @@ import argparse
 import sys
 from importlib.metadata import version
 
+from harness import load_cli, up
 from harness.conformance import cli as conformance_cli
-from harness import up
 from harness.scenarios import cli as scenarios_cli
 from harness.scenarios.model import ScenarioError
 
@@ -22,6 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     scenarios_cli.add_parser(subparsers)
     conformance_cli.add_parser(subparsers)
     up.add_parser(subparsers)
+    load_cli.add_parser(subparsers)
     args = parser.parse_args(argv)
     try:
         return args.handler(args)

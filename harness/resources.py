@@ -58,3 +58,27 @@ def source_checkout() -> Path | None:
     """The repository checkout this code runs from (an editable install), or None for an installed wheel."""
     root = import_root()
     return root if (root / "pyproject.toml").is_file() and (root / "scenarios").is_dir() else None
+
+
+#: The shipped locustfiles (``locust -f <path>``) and example budget files.
+LOCUSTFILES_PACKAGE = "loadtests.locustfiles"
+LOADTEST_EXAMPLES_PACKAGE = "loadtests"
+
+
+def locustfiles() -> dict[str, Path]:
+    """Every shipped locustfile by name (``engine``, ``engine_open``, ``connector``, ``target``)."""
+    folder = _package_folder(LOCUSTFILES_PACKAGE)
+    return {p.stem: p for p in sorted(folder.glob("*.py")) if not p.name.startswith("_")}
+
+
+def loadtest_examples() -> dict[str, Path]:
+    """The shipped example budget files by file name (``engine-budget.yaml``...)."""
+    folder = _package_folder(LOADTEST_EXAMPLES_PACKAGE) / "examples"
+    return {p.name: p for p in sorted(folder.glob("*.yaml"))}
+
+
+def _package_folder(package: str) -> Path:
+    spec = importlib.util.find_spec(package)  # imports the parents only: loadtests/__init__ imports no locust
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(f"{package} is not installed (pip install 'akto-harness[load]')")
+    return Path(next(iter(spec.submodule_search_locations))).resolve()

@@ -23,7 +23,8 @@ class Budget:
 
     ``max_ms``/``min_ms`` bound the ``percentile`` (``min_ms`` proves a request really waited, e.g. for the
     engine's 4.8 s delay); ``outcome`` restricts the timings to one status (``"503"``) and, with
-    ``max_other_outcomes``, also limits how many requests had any other outcome; ``max_failures`` limits the
+    ``max_other_outcomes``, also limits how many requests had any other outcome (``max_other_share``: which
+    share of them); ``max_failures`` limits the
     requests the user marked failed (a wrong verdict, a wrong status); ``min_count`` refuses a verdict on
     too few samples (an empty run must not pass).
     """
@@ -34,11 +35,14 @@ class Budget:
     min_ms: float | None = None
     outcome: str | None = None
     max_other_outcomes: int | None = 0
+    max_other_share: float | None = None
     max_failures: int | None = 0
     min_count: int = 1
 
     def describe(self) -> str:
         where = self.name + (f" [{self.outcome}]" if self.outcome else "")
+        if self.max_other_share is not None:
+            where += f" (others <= {self.max_other_share:.0%})"
         bounds = " and ".join(
             b for b in (f">= {self.min_ms:g} ms" if self.min_ms is not None else "",
                         f"<= {self.max_ms:g} ms" if self.max_ms is not None else "") if b
@@ -71,6 +75,10 @@ def evaluate(budget: Budget, raw: RawTimings) -> Verdict:
         if budget.max_other_outcomes is not None and others > budget.max_other_outcomes:
             seen = {o: n for (name, o), n in raw.outcomes.items() if budget.name in (ALL, name)}
             problems.append(f"{others} requests with another outcome than {budget.outcome} ({seen})")
+        total = timings.count + others
+        if budget.max_other_share is not None and others > budget.max_other_share * total:
+            problems.append(f"{others}/{total} requests with another outcome than {budget.outcome} "
+                            f"(allowed {budget.max_other_share:.0%})")
     failures = sum(n for name, n in raw.failures.items() if budget.name in (ALL, name))
     if budget.max_failures is not None and failures > budget.max_failures:
         problems.append(f"{failures} failed requests (allowed {budget.max_failures})")

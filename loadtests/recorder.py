@@ -8,6 +8,7 @@ a gate can tell 4.95 s from 5.05 s.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
@@ -28,13 +29,19 @@ def outcome_of(response: Any, exception: BaseException | None) -> str:
 
 
 class RawTimings:
-    """Every request's exact response time, by request name, by (name, outcome) and overall."""
+    """Every request's exact response time, by request name, by (name, outcome), overall and per second.
+
+    ``per_second`` keys are wall-clock seconds (``int(time.time())``) when the answer came, so timelines
+    recorded by several worker processes line up on the master.
+    """
 
     def __init__(self) -> None:
         self.by_name: dict[str, Timings] = {}
         self.by_outcome: dict[tuple[str, str], Timings] = {}
         self.outcomes: Counter[tuple[str, str]] = Counter()
         self.failures: Counter[str] = Counter()
+        self.failures_by_outcome: Counter[tuple[str, str]] = Counter()
+        self.per_second: dict[int, Timings] = {}
         self.total = Timings(name=ALL)
 
     def attach(self, environment: Environment) -> "RawTimings":
@@ -47,13 +54,18 @@ class RawTimings:
         self.outcomes[(name, outcome)] += 1
         if exception is not None:
             self.failures[name] += 1
+            self.failures_by_outcome[(name, outcome)] += 1
         by_name = self.by_name.get(name)
         if by_name is None:  # not setdefault: a Timings allocates a histogram, only make one per key
             by_name = self.by_name[name] = Timings(name=name)
         by_outcome = self.by_outcome.get((name, outcome))
         if by_outcome is None:
             by_outcome = self.by_outcome[(name, outcome)] = Timings(name=f"{name} [{outcome}]")
-        for timings in (self.total, by_name, by_outcome):
+        second = int(time.time())
+        this_second = self.per_second.get(second)
+        if this_second is None:
+            this_second = self.per_second[second] = Timings(name=str(second))
+        for timings in (self.total, by_name, by_outcome, this_second):
             timings.record_ms(response_time)
 
     def timings(self, name: str = ALL, outcome: str | None = None) -> Timings:
@@ -70,3 +82,8 @@ class RawTimings:
 
     def count(self, name: str = ALL, outcome: str | None = None) -> int:
         return self.timings(name, outcome).count
+
+    def failed(self, name: str = ALL, outcome: str | None = None) -> int:
+        """How many of the selected requests Locust counted as failed (a wrong status or body, no answer)."""
+        return sum(n for (n_name, n_outcome), n in self.failures_by_outcome.items()
+                   if name in (ALL, n_name) and outcome in (None, n_outcome))

@@ -24,7 +24,7 @@ from loadtests.recorder import RawTimings
 class RunResult:
     exit_code: int
     raw: RawTimings
-    gate: PercentileGate
+    gate: PercentileGate | None
     environment: Environment
 
 
@@ -33,17 +33,19 @@ def run_locust(
     *,
     users: int,
     run_time_s: float,
-    budgets: Sequence[Budget],
+    budgets: Sequence[Budget] = (),
     spawn_rate: float | None = None,
     stop_timeout_s: float = 30.0,
     report: bool = True,
 ) -> RunResult:
-    """Run the users for ``run_time_s`` and return the gate's exit code with the raw timings."""
+    """Run the users for ``run_time_s`` and return the gate's exit code (0 without budgets) and the raw timings.
+
+    User classes with a ``fixed_count`` get exactly that many users; ``users`` is the total."""
     if users < 1 or run_time_s <= 0:
         raise ValueError("users must be >= 1 and run_time_s > 0")
     environment = Environment(user_classes=list(user_classes), stop_timeout=stop_timeout_s)
     raw = RawTimings().attach(environment)
-    gate = PercentileGate(budgets, raw).attach(environment)
+    gate = PercentileGate(budgets, raw).attach(environment) if budgets else None
     runner = environment.create_local_runner()
     runner.start(users, spawn_rate=spawn_rate or users)
     stopper = gevent.spawn_later(run_time_s, runner.quit)
@@ -56,6 +58,8 @@ def run_locust(
         print_report(raw, environment)
     environment.events.quitting.fire(environment=environment, reverse=True)
     code = environment.process_exit_code
+    if gate is None:
+        code = 0  # nothing to gate: the caller reads the timings
     return RunResult(exit_code=1 if code is None else code, raw=raw, gate=gate, environment=environment)
 
 

@@ -7,7 +7,6 @@ satisfy) and runs Locust bounded by ``--users`` and ``--run-time``; the exit cod
 from __future__ import annotations
 
 import argparse
-import json
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from typing import Iterable, Iterator
@@ -17,15 +16,21 @@ import httpx
 from harness.connectors import Connector, ConnectorConfig, registry
 from harness.engine import EngineNamespace, EngineProcess
 from harness.fakes.llm import FakeLLMServer
-from harness.payloads import ALLOW_PROMPT, BLOCK_PROMPT, REDACT_PROMPT
+from harness.payloads import ALLOW_PROMPT, BLOCK_PROMPT
+from loadtests.engine_mix import engine_scenarios
 from loadtests.gate import Budget
 from loadtests.runner import run_locust
-from loadtests.targets import Target, custom_target, engine_target
-from loadtests.users import BodyCheck, Scenario, user_class
+from loadtests.targets import Target, custom_target
+from loadtests.users import Scenario, user_class
 
 #: Markers the timeout suite's fault rules match on (``body_contains``): the prompt picks the engine delay.
 SLOW_BELOW = "LOADTEST-SLOW-BELOW"
 SLOW_ABOVE = "LOADTEST-SLOW-ABOVE"
+HANG = "LOADTEST-HANG"
+GARBAGE = "LOADTEST-GARBAGE"
+FLAKY = "LOADTEST-FLAKY"
+#: The flaky engine: this share of verdict calls get HTTP 500 (seeded, so a run is repeatable).
+FLAKY_SHARE = 0.1
 
 
 @contextmanager
@@ -39,27 +44,6 @@ def engine_url(args: argparse.Namespace) -> Iterator[str]:
         yield engine.url
 
 
-def _verdict(body: bytes) -> dict:
-    return json.loads(body)["data"]["guardrailsResult"]
-
-
-def expect_verdict(*, allowed: bool, modified: bool | None = None) -> BodyCheck:
-    """A body check for ``/api/http-proxy`` answers: the verdict must say ``allowed`` (and ``modified``)."""
-
-    def check(body: bytes) -> str | None:
-        try:
-            verdict = _verdict(body)
-        except (ValueError, KeyError, TypeError) as exc:
-            return f"unreadable verdict: {exc!r}"
-        if verdict.get("Allowed") is not allowed:
-            return f"expected Allowed={allowed}, got {verdict.get('Allowed')!r}"
-        if modified is not None and verdict.get("Modified") is not modified:
-            return f"expected Modified={modified}, got {verdict.get('Modified')!r}"
-        return None
-
-    return check
-
-
 # ------------------------------------------------------------------------------------------------ engine
 
 
@@ -70,12 +54,7 @@ def run_engine_suite(args: argparse.Namespace) -> int:
         try:
             if args.delay_ms:
                 namespace.client.add_fault({"type": "fixed_delay", "ms": args.delay_ms})
-            target = engine_target(namespace.url)
-            scenarios = [
-                Scenario("allow", target, ALLOW_PROMPT, 200, expect_verdict(allowed=True), weight=6),
-                Scenario("block", target, BLOCK_PROMPT, 200, expect_verdict(allowed=False), weight=2),
-                Scenario("redact", target, REDACT_PROMPT, 200, expect_verdict(allowed=True, modified=True), weight=2),
-            ]
+            scenarios = engine_scenarios(namespace.url)
             timeout_s = max(10.0, 3 * (args.delay_ms or 0) / 1000)
             users = [user_class("EngineMix", scenarios, timeout_s=timeout_s)]
             budgets = [Budget("*", 99.0, max_ms=args.budget_p99_ms, min_count=args.min_requests)]
@@ -93,7 +72,8 @@ def run_engine_suite(args: argparse.Namespace) -> int:
 
 def timeout_scenarios(connector: Connector, targets: dict[tuple[str, str], Target], *, timeout_s: float,
                       delta_ms: int, margin_ms: int) -> tuple[list[Scenario], list[Budget]]:
-    """Per fail mode: a delay below the timeout, one above it, and a down engine, each with its budgets.
+    """Per fail mode: a delay below the timeout, one above it, a hanging engine, a garbage answer (not JSON),
+    a down engine, each with its budgets; and a flaky engine whose budget is the error rate the mode allows.
 
     Every prompt is a block prompt, so the status tells which side of the timeout a request fell on: the
     verdict arrived (blocked), or the connector gave up (503 under fail_closed, passed under fail_open).
@@ -108,6 +88,8 @@ def timeout_scenarios(connector: Connector, targets: dict[tuple[str, str], Targe
             # name, engine namespace, prompt marker, expected status, min ms, max ms
             ("below", "slow", SLOW_BELOW, answers.blocked, timeout_ms - delta_ms, timeout_ms + margin_ms),
             ("above", "slow", SLOW_ABOVE, gave_up, timeout_ms, timeout_ms + margin_ms),
+            ("hang", "slow", HANG, gave_up, timeout_ms, timeout_ms + margin_ms),
+            ("garbage", "slow", GARBAGE, gave_up, None, margin_ms),
             ("down", "down", "", gave_up, None, margin_ms),
         ]
         for case, namespace, marker, status, low, high in cases:
@@ -117,6 +99,15 @@ def timeout_scenarios(connector: Connector, targets: dict[tuple[str, str], Targe
             budgets.append(Budget(name, 100.0, max_ms=high, outcome=str(status)))
             if low is not None:
                 budgets.append(Budget(name, 0.0, min_ms=low, outcome=str(status)))
+        # The flaky engine (10% of verdict calls answer 500), allow prompts: fail_open passes every one;
+        # fail_closed refuses about that share (at most 3 times it: short runs), and never anything else.
+        name = f"{connector.name}/{mode}/flaky"
+        also = (answers.unreachable,) if mode == "fail_closed" else ()
+        scenarios.append(Scenario(name, targets[(mode, "slow")], f"{FLAKY} {ALLOW_PROMPT}", answers.passed,
+                                  also_ok=also))
+        allowed_share = 3 * FLAKY_SHARE if mode == "fail_closed" else 0.0  # slack for short runs
+        budgets.append(Budget(name, 100.0, max_ms=margin_ms, outcome=str(answers.passed),
+                              max_other_outcomes=None, max_other_share=allowed_share, min_count=10))
     return scenarios, budgets
 
 
@@ -173,6 +164,10 @@ def run_timeout_suite(args: argparse.Namespace) -> int:
         for marker, ms in ((SLOW_BELOW, timeout_s * 1000 - delta), (SLOW_ABOVE, timeout_s * 1000 + delta)):
             slow.client.add_fault({"type": "fixed_delay", "ms": int(ms)},
                                   match={"body_contains": marker, "direction": "request"})
+        slow.client.add_fault({"type": "hang"}, match={"body_contains": HANG, "direction": "request"})
+        slow.client.add_fault("non_json_body", match={"body_contains": GARBAGE, "direction": "request"})
+        slow.client.add_fault({"type": "status", "status": 500}, match={"body_contains": FLAKY, "direction": "request"},
+                              probability=FLAKY_SHARE, seed=15)
         down.client.add_fault("down")
         targets = start_instances(connector, {"slow": slow, "down": down}, timeout_s, stack)
         warm_up(targets.values(), timeout_s=3 * timeout_s + 5)

@@ -226,3 +226,18 @@ def test_conformance_runs_a_target_file_from_the_installed_package(installed: In
                            "--html", installed.workdir / "conformance.html", timeout=180)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "observed: <b>pass</b>" in (installed.workdir / "conformance.html").read_text()
+
+
+def test_a_shipped_locustfile_runs_from_the_wheel(installed: Installed) -> None:
+    """``locust -f $(akto-harness load path engine)`` with a shipped budget file: the engine starts from the
+    wheel, the budget is checked, the HTML report is written."""
+    path = installed.run(installed.bin / "akto-harness", "load", "path", "engine")
+    budget = installed.run(installed.bin / "akto-harness", "load", "path", "engine-budget.yaml")
+    assert path.returncode == 0 and budget.returncode == 0, path.stderr + budget.stderr
+    for located in (path.stdout.strip(), budget.stdout.strip()):
+        assert Path(located).resolve().is_relative_to(installed.venv.resolve()), located
+    run = installed.run(installed.bin / "python", "-m", "locust", "-f", path.stdout.strip(), "--headless", "-u", "2",
+                        "-t", "3", "--budget", budget.stdout.strip(), "--akto-report", "report.html", timeout=90)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert "budgets (exact timings)" in run.stdout + run.stderr
+    assert "Latency over time" in (installed.workdir / "report.html").read_text()
