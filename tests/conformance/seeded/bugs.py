@@ -31,7 +31,7 @@ BUGS: tuple[SeededBug, ...] = (
     SeededBug("IgnoresContentType", "wrong-content-type-fail-closed", "status: expected 503, got 200"),
     SeededBug("ReadsOnlyCapitalisedBehaviour", "alert", "status: expected 200, got 403"),
     SeededBug("ReadsOnlyLowercaseBehaviour", "capitalised-behaviour-alert", "status: expected 200, got 403"),
-    SeededBug("GatewayFailOpenIsFailure", "gateway-fail-open-verdict", "status: expected 200, got 503"),
+    SeededBug("GatewayFailOpenIsAllow", "gateway-fail-open-verdict", "status: expected 503, got 200"),
     SeededBug("LegacyPayloadField", "block", "status: expected 403"),
     SeededBug("IngestsOnTheCheck", "block", "journal: no engine call matching {'flags': {'guardrails': True, 'ingest_data': False}}"),
     SeededBug("AlertIsBlock", "alert", "status: expected 200, got 403"),

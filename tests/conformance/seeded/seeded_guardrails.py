@@ -209,14 +209,12 @@ class ReadsOnlyLowercaseBehaviour(Seeded):
         return self.sloppy(result, behaviour=str(result.get("behaviour") or "").lower())
 
 
-class GatewayFailOpenIsFailure(Seeded):
-    """The gateway's fail-open verdict (``failOpen: true``) is treated as an engine failure."""
+class GatewayFailOpenIsAllow(Seeded):
+    """The gateway's made-up fail-open verdict (``failOpen: true``, no guardrail ran) is read as a real allow,
+    so fail_closed lets unchecked traffic through while guardrails-service is down."""
 
     async def verdict(self, envelope: Envelope) -> Verdict:
-        result = self.result_of(await self.raw_answer(envelope))
-        if result.get("failOpen"):
-            raise EngineFailure(FailureKind.SERVER_ERROR, "fail-open verdict")
-        return Verdict.model_validate(result)
+        return Verdict.model_validate(self.result_of(await self.raw_answer(envelope)))
 
 
 class LegacyPayloadField(Seeded):
