@@ -31,8 +31,10 @@ from harness.connectors import registry
 from harness.connectors.base import Connector, ConnectorConfig, ConnectorInstance, DEFAULT_TIMEOUT_S, EngineEndpoint, LLMUpstream
 from harness.connectors.egress import EgressConnector
 from harness.connectors.litellm import DEFAULT_MODELS, LiteLLMConnector, LiteLLMInstance, warmed_up
+from harness.connectors.litellm_mcp import MCP_MODES, mcp_servers
 from harness.connectors.truefoundry import TrueFoundryConnector
 from harness.engine import EngineNamespace
+from harness.fakes.mcp import FakeMCPServer
 from harness.hosts.litellm_proxy import LiteLLMProxy, base_config, model_entry
 from harness.process import ManagedProcess, StartupError, free_port, port_open
 from harness.scenarios.model import ScenarioError
@@ -176,7 +178,7 @@ def rewrite_guardrails(entries: list[Any], config: ConnectorConfig, engine_url: 
     for entry in entries:
         params = dict(entry.get("litellm_params") or {})
         if _is_akto(params):
-            pre_call = params.get("mode") in ("pre_call", "during_call")
+            pre_call = params.get("mode") in ("pre_call", "during_call", "pre_mcp_call", "during_mcp_call")
             if config.mode == "monitor_only" and pre_call:
                 continue
             params["akto_base_url"] = engine_url
@@ -193,11 +195,22 @@ def rewrite_guardrails(entries: list[Any], config: ConnectorConfig, engine_url: 
     return rewritten
 
 
-def litellm_config_for(user: dict[str, Any], config: ConnectorConfig, engine_url: str, llm_url: str) -> dict[str, Any]:
-    """The user's config with the fake LLM as its models, its Akto guardrails pointed at the engine, and no
-    database or master key of its own (the harness makes one per proxy)."""
+def mcp_entries(path: Path) -> list[str]:
+    """The modes of the config's Akto entries that guard MCP tool calls (``pre_mcp_call`` ...)."""
+    entries = _read_config(path).get("guardrails") or []
+    params = [e.get("litellm_params") or {} for e in entries if isinstance(e, dict)]
+    return [str(p.get("mode")) for p in params if isinstance(p, dict) and _is_akto(p) and p.get("mode") in MCP_MODES]
+
+
+def litellm_config_for(user: dict[str, Any], config: ConnectorConfig, engine_url: str, llm_url: str,
+                       tool_server_url: str | None = None) -> dict[str, Any]:
+    """The user's config with the fake LLM as its models (and the fake MCP server as its only MCP server, for
+    MCP scenarios), its Akto guardrails pointed at the engine, and no database or master key of its own (the
+    harness makes one per proxy)."""
     models = [model_entry(name, llm_url, provider) for provider, name in DEFAULT_MODELS.items()]
     built = base_config(models, rewrite_guardrails(list(user.get("guardrails") or []), config, engine_url))
+    if tool_server_url is not None:
+        built["mcp_servers"] = mcp_servers(tool_server_url)
     for section in ("litellm_settings", "router_settings"):
         built[section] = {**built[section], **(user.get(section) or {})}
     general = {k: v for k, v in (user.get("general_settings") or {}).items() if k not in ("master_key", "database_url")}
@@ -209,8 +222,9 @@ def litellm_config_for(user: dict[str, Any], config: ConnectorConfig, engine_url
 class _OwnedConfigInstance(LiteLLMInstance):
     """A LiteLLM instance whose generated config folder is removed when it stops."""
 
-    def __init__(self, proxy: LiteLLMProxy, engine: Any, timeout_s: float, folder: tempfile.TemporaryDirectory[str]) -> None:
-        super().__init__(proxy, engine, timeout_s)
+    def __init__(self, proxy: LiteLLMProxy, engine: Any, timeout_s: float, folder: tempfile.TemporaryDirectory[str],
+                 tool_server: FakeMCPServer | None = None) -> None:
+        super().__init__(proxy, engine, timeout_s, tool_server)
         self.folder = folder
 
     def stop(self) -> None:
@@ -229,15 +243,24 @@ class LiteLLMConfigConnector(LiteLLMConnector):
         self.name = target.name  # type: ignore[misc]
         self.expectations = target.profile or target.default_profile()  # type: ignore[misc]
 
+    def unsupported(self, config: ConnectorConfig) -> str | None:
+        """MCP scenarios need an Akto entry in an MCP mode; without one the config does not guard tool calls."""
+        if config.mcp and self.target.litellm_config is not None and not mcp_entries(self.target.litellm_config):
+            return f"the config has no Akto guardrail entry in mode {' / '.join(MCP_MODES)}: it does not guard MCP tool calls"
+        return None
+
     def start(self, config: ConnectorConfig, engine: EngineEndpoint, llm: LLMUpstream) -> ConnectorInstance:
         source = self.target.litellm_config
         assert source is not None
         folder = tempfile.TemporaryDirectory(prefix="conformance-litellm-")
+        tool_server: FakeMCPServer | None = None
         try:
             for sibling in source.parent.glob("*.py"):
                 shutil.copy(sibling, folder.name)
+            tool_server = FakeMCPServer().start() if config.mcp else None
+            built = litellm_config_for(_read_config(source), config, engine.url, llm.url, tool_server and tool_server.url)
             path = Path(folder.name) / "config.yaml"
-            path.write_text(yaml.safe_dump(litellm_config_for(_read_config(source), config, engine.url, llm.url), sort_keys=False))
+            path.write_text(yaml.safe_dump(built, sort_keys=False))
             values = placeholders(engine.url, config)
             env = {"AKTO_API_KEY": "akto-conformance-key", **{name: engine.url for name in ENGINE_ENV},
                    "AKTO_UNREACHABLE_FALLBACK": config.fail_mode,
@@ -245,8 +268,10 @@ class LiteLLMConfigConnector(LiteLLMConnector):
             proxy = LiteLLMProxy(path, env=env, name=f"litellm-{self.name}").start()
         except BaseException:
             folder.cleanup()
+            if tool_server is not None:
+                tool_server.stop()
             raise
-        return warmed_up(_OwnedConfigInstance(proxy, engine, float(config.timeout_s or DEFAULT_TIMEOUT_S), folder))
+        return warmed_up(_OwnedConfigInstance(proxy, engine, float(config.timeout_s or DEFAULT_TIMEOUT_S), folder, tool_server))
 
 
 # ------------------------------------------------------------------------------------------ mitm addon

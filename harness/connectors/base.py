@@ -25,6 +25,7 @@ from harness.payloads import Target
 if TYPE_CHECKING:
     from harness.engine import EngineNamespace
     from harness.fakes.llm import FakeLLMClient
+    from harness.fakes.mcp import FakeMCPClient
 
 #: The engine timeout a connector uses when the scenario does not set one (the seed's 5 s).
 DEFAULT_TIMEOUT_S = 5
@@ -54,6 +55,9 @@ class ConnectorConfig(Strict):
     listen_ports: tuple[int, ...] = ()
     #: The key clients present to the host (LiteLLM's master key); None: a random one per start.
     client_key: str | None = None
+    #: The connector also guards MCP tool calls (LiteLLM: ``pre_mcp_call`` / ``post_mcp_call`` entries and a
+    #: fake MCP server in ``mcp_servers``); scenarios sending ``api: mcp`` traffic set it.
+    mcp: bool = False
 
     def listen_port(self, index: int) -> int:
         """The fixed port for the connector's ``index``-th process, or 0 (a free one)."""
@@ -64,9 +68,11 @@ class Traffic(Strict):
     """The one client request the scenario sends through the connector."""
 
     provider: Literal["openai", "anthropic"] = "openai"
-    #: OpenAI only: Chat Completions (``chat``) or the Responses API (``responses``: the messages go in
-    #: ``input``; no streaming, as the fake LLM serves it).
-    api: Literal["chat", "responses"] = "chat"
+    #: OpenAI only: Chat Completions (``chat``), the Responses API (``responses``: the messages go in
+    #: ``input``; no streaming, as the fake LLM serves it), or an MCP tool call (``mcp``: JSON-RPC
+    #: ``tools/call`` on the host's ``/mcp``, the last user message as the tool's ``query`` argument, the
+    #: fake MCP server's tool answering ``llm_reply``; ``llm_*`` checks then look at that tool server).
+    api: Literal["chat", "responses", "mcp"] = "chat"
     model: str | None = None
     prompt: str | None = None
     messages: list[dict[str, Any]] | None = None
@@ -80,8 +86,8 @@ class Traffic(Strict):
     def _one_input(self) -> "Traffic":
         if (self.prompt is None) == (self.messages is None):
             raise ValueError("give exactly one of prompt or messages")
-        if self.api == "responses" and (self.provider != "openai" or self.stream):
-            raise ValueError("api: responses is OpenAI's, without stream")
+        if self.api != "chat" and (self.provider != "openai" or self.stream):
+            raise ValueError(f"api: {self.api} goes with provider openai, without stream")
         return self
 
     def chat_messages(self) -> list[dict[str, Any]]:
@@ -120,6 +126,16 @@ class LLMUpstream(Protocol):
 
     @property
     def client(self) -> "FakeLLMClient": ...
+
+
+class ToolUpstream(Protocol):
+    """The fake MCP server (``harness.fakes.mcp.FakeMCPServer``) a connector's host calls tools on."""
+
+    @property
+    def url(self) -> str: ...
+
+    @property
+    def client(self) -> "FakeMCPClient": ...
 
 
 @dataclass
@@ -163,6 +179,9 @@ class ConnectorInstance(ABC):
     engine: "EngineNamespace"
     #: The engine-call timeout it was configured with, in seconds (for ``within_timeout_plus_ms``).
     timeout_s: float
+    #: The fake MCP server the host calls tools on (``url``, ``client``), for ``api: mcp`` traffic; None:
+    #: this instance carries no MCP tool calls.
+    tool_server: "ToolUpstream | None" = None
 
     @abstractmethod
     def send(self, traffic: Traffic) -> ClientResponse:

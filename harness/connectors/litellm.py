@@ -11,7 +11,9 @@ from typing import Any
 from harness.connectors.base import (DEFAULT_TIMEOUT_S, Answers, ClientResponse, Connector, ConnectorConfig,
                                      ConnectorInstance, EngineEndpoint, LLMUpstream, Traffic)
 from harness.connectors.http import OPENAI_PATHS, send_openai_chat
+from harness.connectors.litellm_mcp import mcp_guardrail_entries, mcp_servers, send_mcp_tool_call
 from harness.connectors.registry import register
+from harness.fakes.mcp import FakeMCPServer
 from harness.hosts.litellm_proxy import LiteLLMProxy, base_config, model_entry
 from harness.payloads import Target, openai_chat_target
 from harness.process import StartupError
@@ -42,21 +44,30 @@ def guardrail_entries(guardrail: str, config: ConnectorConfig, engine_url: str) 
     entries = [{"guardrail_name": "akto-ingest", "litellm_params": ingest}]
     if config.mode == "validate_and_ingest":
         entries.insert(0, {"guardrail_name": "akto-validate", "litellm_params": validate})
+    if config.mcp:
+        entries += mcp_guardrail_entries(common, config)
     return entries
 
 
-def proxy_config(guardrail: str, config: ConnectorConfig, engine_url: str, llm_url: str) -> dict[str, Any]:
+def proxy_config(guardrail: str, config: ConnectorConfig, engine_url: str, llm_url: str,
+                 tool_server_url: str | None = None) -> dict[str, Any]:
     models = [model_entry(name, llm_url, provider) for provider, name in DEFAULT_MODELS.items()]
-    return base_config(models, guardrail_entries(guardrail, config, engine_url))
+    built = base_config(models, guardrail_entries(guardrail, config, engine_url))
+    if tool_server_url is not None:
+        built["mcp_servers"] = mcp_servers(tool_server_url)
+    return built
 
 
 class LiteLLMInstance(ConnectorInstance):
-    def __init__(self, proxy: LiteLLMProxy, engine: Any, timeout_s: float) -> None:
+    def __init__(self, proxy: LiteLLMProxy, engine: Any, timeout_s: float, tool_server: FakeMCPServer | None = None) -> None:
         self.proxy = proxy
         self.engine = engine
         self.timeout_s = timeout_s
+        self.tool_server = tool_server
 
     def send(self, traffic: Traffic) -> ClientResponse:
+        if traffic.api == "mcp":
+            return send_mcp_tool_call(f"{self.proxy.url}/mcp", traffic, headers=self.proxy.auth_headers)
         return send_openai_chat(
             f"{self.proxy.url}{OPENAI_PATHS[traffic.api]}",
             traffic,
@@ -76,7 +87,11 @@ class LiteLLMInstance(ConnectorInstance):
             raise StartupError(f"{self.proxy.name}: the warm-up request failed: {response.error}\n{self.log_tail()}")
 
     def stop(self) -> None:
-        self.proxy.stop()
+        try:
+            self.proxy.stop()
+        finally:
+            if self.tool_server is not None:
+                self.tool_server.stop()
 
     def log_tail(self, lines: int = 30) -> str:
         return self.proxy.log_tail(lines)
@@ -94,14 +109,20 @@ class LiteLLMConnector(Connector):
         return os.environ.get(GUARDRAIL_ENV) or REFERENCE_GUARDRAIL
 
     def start(self, config: ConnectorConfig, engine: EngineEndpoint, llm: LLMUpstream) -> ConnectorInstance:
-        proxy = LiteLLMProxy(
-            proxy_config(self.guardrail(), config, engine.url, llm.url),
-            env={"AKTO_API_KEY": "akto-test-" + secrets.token_urlsafe(16)},
-            name=f"litellm-{self.name}",
-            port=config.listen_port(0),  # listen_ports: (the proxy,)
-            master_key=config.client_key,
-        ).start()
-        return warmed_up(LiteLLMInstance(proxy, engine, float(config.timeout_s or DEFAULT_TIMEOUT_S)))
+        tool_server = FakeMCPServer().start() if config.mcp else None
+        try:
+            proxy = LiteLLMProxy(
+                proxy_config(self.guardrail(), config, engine.url, llm.url, tool_server and tool_server.url),
+                env={"AKTO_API_KEY": "akto-test-" + secrets.token_urlsafe(16)},
+                name=f"litellm-{self.name}",
+                port=config.listen_port(0),  # listen_ports: (the proxy,)
+                master_key=config.client_key,
+            ).start()
+        except BaseException:
+            if tool_server is not None:
+                tool_server.stop()
+            raise
+        return warmed_up(LiteLLMInstance(proxy, engine, float(config.timeout_s or DEFAULT_TIMEOUT_S), tool_server))
 
 
 def warmed_up(instance: LiteLLMInstance) -> LiteLLMInstance:

@@ -13,6 +13,8 @@ from typing import Any, Callable, Sequence, TypeVar
 
 from akto_wire import FLAG_NAMES
 from harness.fakes.llm import FakeLLMClient, RecordedRequest
+from harness.fakes.mcp import FakeMCPClient
+from harness.fakes.mcp.app import RecordedCall
 from harness.process import wait_until
 from harness.connectors.base import ClientResponse
 from harness.scenarios.model import (
@@ -42,7 +44,8 @@ class Observed:
     reference: str
     timeout_s: float
     engine: MockAktoClient
-    llm: FakeLLMClient
+    #: The upstream the connector forwards to: the fake LLM, or the fake MCP server for ``api: mcp`` traffic.
+    llm: FakeLLMClient | FakeMCPClient
 
     def journal(self) -> list[JournalEntryModel]:
         return [e for e in self.engine.journal() if self.reference in (e.request_payload or "")]
@@ -50,7 +53,7 @@ class Observed:
     def ingest_records(self) -> list[IngestRecordModel]:
         return [r for r in self.engine.ingest_records() if self.reference in (r.requestPayload or "")]
 
-    def llm_requests(self) -> list[RecordedRequest]:
+    def llm_requests(self) -> Sequence[RecordedRequest | RecordedCall]:
         return [r for r in self.llm.requests() if self.reference in (r.body_text or json.dumps(r.json_body))]
 
 
@@ -68,7 +71,8 @@ def check_all(expected: Expectation, seen: Observed) -> list[str]:
     if expected.latency is not None:
         problems += check_latency(expected, seen)
     if expected.llm_called is not None or expected.llm_received is not None:
-        problems += check_llm(expected.llm_called, expected.llm_received, seen.llm_requests())
+        what = "the MCP tool" if isinstance(seen.llm, FakeMCPClient) else "the LLM"
+        problems += check_llm(expected.llm_called, expected.llm_received, seen.llm_requests(), what)
     if expected.journal is not None:
         problems += check_journal(expected.journal, seen)
     if expected.ingest is not None:
@@ -107,23 +111,25 @@ def check_latency(expected: Expectation, seen: Observed) -> list[str]:
     return problems
 
 
-def check_llm(called: bool | None, received: LLMReceived | None, requests: Sequence[RecordedRequest]) -> list[str]:
+def check_llm(called: bool | None, received: LLMReceived | None, requests: Sequence[RecordedRequest | RecordedCall],
+              what: str = "the LLM") -> list[str]:
+    """``what``: the upstream in messages (the LLM, or the MCP tool for ``api: mcp`` traffic)."""
     problems = []
     if called is True and not requests:
-        problems.append("llm_called: expected the LLM to be called, it was not")
+        problems.append(f"llm_called: expected {what} to be called, it was not")
     if called is False and requests:
-        problems.append(f"llm_called: expected no LLM call, it got {len(requests)}")
+        problems.append(f"llm_called: expected no call of {what}, it got {len(requests)}")
     if received is not None:
         if not requests:
-            return problems + ["llm_received: the LLM received nothing"]
+            return problems + [f"llm_received: {what} received nothing"]
         last = requests[-1]
         text = last.body_text or json.dumps(last.json_body)
         for needle in as_list(received.contains):
             if needle not in text:
-                problems.append(f"llm_received: expected {needle!r} in what the LLM got: {shorten(text)!r}")
+                problems.append(f"llm_received: expected {needle!r} in what {what} got: {shorten(text)!r}")
         for needle in as_list(received.not_contains):
             if needle in text:
-                problems.append(f"llm_received: {needle!r} reached the LLM: {shorten(text)!r}")
+                problems.append(f"llm_received: {needle!r} reached {what}: {shorten(text)!r}")
         if received.model is not None and last.model != received.model:
             problems.append(f"llm_received: model {last.model!r}, expected {received.model!r}")
     return problems

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Literal
 
-from harness.connectors.base import Connector, ConnectorInstance, LLMUpstream
+from harness.connectors.base import Connector, ConnectorInstance, LLMUpstream, ToolUpstream
 from harness.engine import EngineNamespace
 from harness.scenarios.checks import Observed, check_all
 from harness.scenarios.model import ConnectorConfig, Expectation, Scenario
@@ -78,9 +78,23 @@ def new_reference() -> str:
     return "".join(secrets.choice(string.ascii_lowercase) for _ in range(12))
 
 
-def prepare(scenario: Scenario, instance: ConnectorInstance, llm: LLMUpstream) -> None:
-    """Reset the instance's namespace and the fake LLM, then load the scenario's policies, Akto profile and
-    faults."""
+def upstream(scenario: Scenario, instance: ConnectorInstance, llm: LLMUpstream) -> LLMUpstream | ToolUpstream:
+    """Where the connector forwards the scenario's traffic: the fake LLM, or for ``api: mcp`` the fake MCP
+    server the instance's host calls tools on."""
+    if scenario.traffic.api != "mcp":
+        return llm
+    if instance.tool_server is None:
+        raise NotMCPCapable(f"this {type(instance).__name__} carries no MCP tool calls (no fake MCP server)")
+    return instance.tool_server
+
+
+class NotMCPCapable(RuntimeError):
+    """An ``api: mcp`` scenario ran on an instance without a tool server (mark it skip for that connector)."""
+
+
+def prepare(scenario: Scenario, instance: ConnectorInstance, llm: LLMUpstream | ToolUpstream) -> None:
+    """Reset the instance's namespace and the upstream (the fake LLM or MCP server), then load the scenario's
+    policies, Akto profile and faults."""
     client = instance.engine.client
     client.reset()
     policies = scenario.engine.policies
@@ -109,11 +123,12 @@ def run_scenario(scenario: Scenario, connector: Connector, pool: InstancePool,
     if unavailable:
         return ScenarioResult(scenario.name, connector.name, "skipped", reason=unavailable)
     instance = pool.get(connector, scenario.connector)
-    prepare(scenario, instance, pool.llm)
+    target = upstream(scenario, instance, pool.llm)
+    prepare(scenario, instance, target)
     reference = new_reference()
     started = time.perf_counter()
     response = instance.send(scenario.traffic.tagged(reference))
-    seen = Observed(response, reference, instance.timeout_s, instance.engine.client, pool.llm.client)
+    seen = Observed(response, reference, instance.timeout_s, instance.engine.client, target.client)
     problems = check_all(expected, seen)
     instance.engine.client.clear_faults()  # a hang must not outlive its scenario
     elapsed = (time.perf_counter() - started) * 1000

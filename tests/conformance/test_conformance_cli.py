@@ -27,10 +27,13 @@ def conformance(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([CLI, "conformance", *args], cwd=cwd, capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
 
 
-def litellm_config(folder: Path, guardrail: str) -> Path:
+def litellm_config(folder: Path, guardrail: str, *, mcp: bool = False) -> Path:
+    modes = [("akto-validate", "pre_call"), ("akto-ingest", "post_call")]
+    if mcp:
+        modes += [("akto-mcp-validate", "pre_mcp_call"), ("akto-mcp-ingest", "post_mcp_call")]
     entries = [{"guardrail_name": name, "litellm_params": {"guardrail": guardrail, "mode": mode, "default_on": True,
                                                            "akto_base_url": "http://akto.invalid", "akto_api_key": "os.environ/AKTO_API_KEY"}}
-               for name, mode in (("akto-validate", "pre_call"), ("akto-ingest", "post_call"))]
+               for name, mode in modes]
     path = folder / "config.yaml"
     path.write_text(yaml.safe_dump({"model_list": [{"model_name": "prod", "litellm_params": {"model": "openai/gpt-4o"}}],
                                     "guardrails": entries, "general_settings": {"master_key": "sk-theirs"}}))
@@ -58,6 +61,26 @@ def test_a_config_using_litellms_builtin_akto_is_judged_by_its_shipped_profile(t
     run = conformance("--litellm-config", str(config), "--scenario", "block", "--html", "m.html", cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     assert "failed (as expected)" in (tmp_path / "m.html").read_text()  # the built-in's known gap
+
+
+def test_mcp_tool_calls_through_litellms_builtin_in_its_mcp_modes(tmp_path):
+    """A real proxy with the built-in in pre_mcp_call / post_mcp_call, over the fake MCP server: allow, a blocked
+    result and an engine outage pass; the blocked arguments are its known gap (a strict expected failure)."""
+    config = litellm_config(tmp_path, "akto", mcp=True)
+    run = conformance("--litellm-config", str(config), "--scenario", "mcp-*", "--markdown", "m.md", cwd=tmp_path)
+    assert run.returncode == 0, run.stdout + run.stderr
+    rows = {line.split("|")[1].strip(): line for line in (tmp_path / "m.md").read_text().splitlines() if line.startswith("| mcp-")}
+    assert set(rows) == {"mcp-tool-call-allow", "mcp-tool-call-block", "mcp-tool-result-block", "mcp-tool-call-engine-down"}
+    assert all("pass" in rows[name] for name in ("mcp-tool-call-allow", "mcp-tool-result-block", "mcp-tool-call-engine-down"))
+    assert "pass" not in rows["mcp-tool-call-block"]
+
+
+def test_a_config_without_mcp_entries_marks_the_mcp_scenarios_not_applicable(tmp_path):
+    config = litellm_config(tmp_path, "akto")
+    run = conformance("--litellm-config", str(config), "--scenario", "mcp-*", "--html", "m.html", cwd=tmp_path)
+    assert run.returncode == 0, run.stdout + run.stderr
+    html = (tmp_path / "m.html").read_text()
+    assert html.count("it does not guard MCP tool calls") == 4
 
 
 def test_a_config_whose_guardrail_does_not_load_is_one_clear_error(tmp_path):
