@@ -18,10 +18,11 @@ CLIENT_TIMEOUT_S = 90.0
 OPENAI_PATHS = {"chat": "/v1/chat/completions", "responses": "/v1/responses"}
 
 
-def openai_chat_body(traffic: Traffic, default_model: str) -> dict[str, Any]:
-    """The request body of ``traffic``'s OpenAI API (Responses: the messages are the ``input`` list)."""
+def openai_chat_body(traffic: Traffic, default_model: str, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The request body of ``traffic``'s OpenAI API (Responses: the messages are the ``input`` list), with
+    ``extra`` fields (e.g. LiteLLM's per-request ``guardrails``)."""
     key = "input" if traffic.api == "responses" else "messages"
-    body: dict[str, Any] = {"model": traffic.model or default_model, key: traffic.chat_messages()}
+    body: dict[str, Any] = {"model": traffic.model or default_model, key: traffic.chat_messages(), **(extra or {})}
     if traffic.stream:
         body["stream"] = True
     return body
@@ -35,10 +36,11 @@ def send_openai_chat(
     headers: Mapping[str, str] | None = None,
     verify: bool | str = True,
     proxy: str | None = None,
+    extra_body: Mapping[str, Any] | None = None,
 ) -> ClientResponse:
     """POST an OpenAI chat completion (or Responses request) to ``url``; streams are read to the end
     (``stream_text`` assembled)."""
-    body = openai_chat_body(traffic, default_model)
+    body = openai_chat_body(traffic, default_model, extra_body)
     all_headers = {"content-type": "application/json", **(headers or {}), **traffic.headers}
     started = time.perf_counter()
     try:
