@@ -39,7 +39,7 @@ from harness.fixtures.engine import AKTO_NAMESPACE_KEY, akto, akto_engine, akto_
 from harness.fixtures.litellm import litellm_proxy_factory  # noqa: F401
 from harness.fixtures.llm import fake_llm, fake_llm_client, fake_llm_tls, fake_llm_url  # noqa: F401
 from harness.fixtures.truefoundry import tfy, tfy_endpoints, tfy_gateway, tfy_token  # noqa: F401
-from harness.scenarios.pytest_support import scenario_pool  # noqa: F401
+from harness.scenarios.pytest_support import scenario_pool, scenario_pool_session  # noqa: F401
 
 
 @pytest.hookimpl(hookwrapper=True)

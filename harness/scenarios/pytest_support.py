@@ -20,8 +20,9 @@ from typing import Any, Iterator, Sequence
 
 import pytest
 
+from harness.connectors import registry
 from harness.resources import scenario_catalogue
-from harness.scenarios.model import ConnectorConfig, load_scenarios
+from harness.scenarios.model import ConnectorConfig, Scenario, load_scenarios
 from harness.scenarios.runner import InstancePool, ScenarioResult
 
 SCENARIO_DIR = scenario_catalogue()
@@ -72,8 +73,43 @@ def check_result(result: ScenarioResult) -> None:
 
 
 @pytest.fixture(scope="session")
-def scenario_pool(akto_engine: Any, fake_llm: Any) -> Iterator[InstancePool]:
+def scenario_pool_session(akto_engine: Any, fake_llm: Any) -> Iterator[InstancePool]:
     """This worker's running connector instances (started on first use, stopped at the end)."""
     pool = InstancePool(akto_engine.url, fake_llm)
     yield pool
     pool.close()
+
+
+@pytest.fixture
+def scenario_pool(request: pytest.FixtureRequest, scenario_pool_session: InstancePool) -> Iterator[InstancePool]:
+    """The worker's pool; after each test, the hosts of the scenario tests queued next on this worker start in
+    the background (:func:`prestart_queued`), while this group's remaining scenarios run."""
+    yield scenario_pool_session
+    prestart_queued(request.session, scenario_pool_session)
+
+
+def queued_items(session: pytest.Session) -> list[pytest.Item]:
+    """The tests xdist has sent this worker and it has not run yet (with ``--dist loadgroup``, the next group
+    or two); empty outside xdist. Reads pytest-xdist's worker queue (``WorkerInteractor.torun``, 3.x): if that
+    changes, this returns nothing and hosts simply start when first needed, as before."""
+    for plugin in session.config.pluginmanager.get_plugins():
+        queue = getattr(plugin, "torun", None) if type(plugin).__name__ == "WorkerInteractor" else None
+        if queue is None or not hasattr(queue, "lock"):
+            continue
+        with queue.lock() as pending:
+            indices = [index for index in pending if isinstance(index, int)]
+        return [session.items[index] for index in indices if index < len(session.items)]
+    return []
+
+
+def prestart_queued(session: pytest.Session, pool: InstancePool) -> None:
+    """Start in the background the instances the queued scenario tests will need (skipped ones excepted)."""
+    for item in queued_items(session):
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        scenario, name = params.get("scenario"), params.get("connector")
+        if not isinstance(scenario, Scenario) or not isinstance(name, str):
+            continue
+        connector = registry.get(name)
+        if scenario.expect.for_connector(connector.profile).skip or connector.available():
+            continue
+        pool.prestart(connector, scenario.connector)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import secrets
 import string
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -46,31 +47,63 @@ class ScenarioResult:
 
 
 class InstancePool:
-    """Running connector instances by (connector name, config), each with its own engine namespace."""
+    """Running connector instances by (connector name, config), each with its own engine namespace.
+
+    ``prestart`` starts an instance in a background thread (one at a time), so a host the next scenarios
+    need comes up while the current ones wait on the engine; ``get`` then waits for that start.
+    """
 
     def __init__(self, engine_url: str, llm: LLMUpstream) -> None:
         self.engine_url = engine_url
         self.llm = llm
         self._instances: dict[tuple[str, ConnectorConfig], ConnectorInstance] = {}
+        self._starting: dict[tuple[str, ConnectorConfig], Future[ConnectorInstance]] = {}
+        self._background: ThreadPoolExecutor | None = None
+
+    def _start(self, connector: Connector, config: ConnectorConfig) -> ConnectorInstance:
+        namespace = EngineNamespace.open(self.engine_url, connector.name)
+        try:
+            return connector.start(config, namespace, self.llm)
+        except BaseException:
+            namespace.close()
+            raise
 
     def get(self, connector: Connector, config: ConnectorConfig) -> ConnectorInstance:
         key = (connector.name, config)
         if key not in self._instances:
-            namespace = EngineNamespace.open(self.engine_url, connector.name)
-            try:
-                self._instances[key] = connector.start(config, namespace, self.llm)
-            except BaseException:
-                namespace.close()
-                raise
+            starting = self._starting.pop(key, None)
+            self._instances[key] = starting.result() if starting is not None else self._start(connector, config)
         return self._instances[key]
 
+    def prestart(self, connector: Connector, config: ConnectorConfig) -> None:
+        """Start the instance in the background unless it runs or is starting; a failed start is raised by
+        the ``get`` that needs it, so the error lands on the scenario that uses the host."""
+        key = (connector.name, config)
+        if key in self._instances or key in self._starting:
+            return
+        if self._background is None:
+            self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prestart")
+        self._starting[key] = self._background.submit(self._start, connector, config)
+
     def close(self) -> None:
-        for instance in self._instances.values():
-            try:
-                instance.stop()
-            finally:
-                instance.engine.close()
+        """Stop every instance (those started in the background too), all at once: hosts take a moment each."""
+        if self._background is not None:
+            self._background.shutdown(wait=True, cancel_futures=True)  # a start under way finishes, queued ones never begin
+            self._background = None
+        started = [f.result() for f in self._starting.values() if not f.cancelled() and f.exception() is None]
+        instances = [*self._instances.values(), *started]
+        self._starting.clear()
         self._instances.clear()
+        if instances:
+            with ThreadPoolExecutor(max_workers=len(instances), thread_name_prefix="stop") as stopping:
+                list(stopping.map(_stop, instances))
+
+
+def _stop(instance: ConnectorInstance) -> None:
+    try:
+        instance.stop()
+    finally:
+        instance.engine.close()
 
 
 def new_reference() -> str:

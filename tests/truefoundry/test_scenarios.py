@@ -12,7 +12,7 @@ import pytest
 from harness.connectors import registry
 from harness.fakes.truefoundry_gateway import matrix
 from harness.scenarios.model import load_file
-from harness.scenarios.pytest_support import check_result, scenario_params, scenario_pool  # noqa: F401
+from harness.scenarios.pytest_support import check_result, scenario_params
 from harness.scenarios.runner import InstancePool, run_scenario
 
 SCENARIOS = load_file(matrix.SCENARIO_FILE)
