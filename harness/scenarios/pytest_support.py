@@ -90,15 +90,15 @@ def scenario_pool(request: pytest.FixtureRequest, scenario_pool_session: Instanc
 
 def queued_items(session: pytest.Session) -> list[pytest.Item]:
     """The tests xdist has sent this worker and it has not run yet (with ``--dist loadgroup``, the next group
-    or two); empty outside xdist. Reads pytest-xdist's worker queue (``WorkerInteractor.torun``, 3.x): if that
-    changes, this returns nothing and hosts simply start when first needed, as before."""
+    or two); empty outside xdist. Reads pytest-xdist's worker state (``WorkerInteractor.nextitem_index`` and
+    ``.torun``, 3.x): if that changes, this returns nothing and hosts simply start when first needed."""
     for plugin in session.config.pluginmanager.get_plugins():
         queue = getattr(plugin, "torun", None) if type(plugin).__name__ == "WorkerInteractor" else None
         if queue is None or not hasattr(queue, "lock"):
             continue
         with queue.lock() as pending:
-            indices = [index for index in pending if isinstance(index, int)]
-        return [session.items[index] for index in indices if index < len(session.items)]
+            indices = [getattr(plugin, "nextitem_index", None), *pending]
+        return [session.items[index] for index in indices if isinstance(index, int) and index < len(session.items)]
     return []
 
 
