@@ -135,3 +135,14 @@ def test_reports_show_every_outcome() -> None:
     assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("4", "1", "2")
     failed = suite.find("testcase[@name='block'][@classname='litellm']/failure")
     assert failed is not None and "expected 403" in failed.get("message", "")
+
+
+@pytest.mark.parametrize("traffic", ["{api: mcp, provider: anthropic, prompt: hi}", "{api: mcp, stream: true, prompt: hi}"])
+def test_mcp_traffic_is_an_openai_style_call_without_stream(tmp_path: Path, traffic: str) -> None:
+    with pytest.raises(ScenarioError, match="api: mcp goes with provider openai, without stream"):
+        load_file(write(tmp_path, MINIMAL.replace("{prompt: hi}", traffic)))
+
+
+def test_mcp_scenarios_need_a_connector_that_guards_mcp() -> None:
+    mcp = [s for s in load_scenarios(SCENARIO_DIR) if s.traffic.api == "mcp"]
+    assert len(mcp) == 4 and all(s.connector.mcp for s in mcp)
