@@ -183,7 +183,8 @@ def run_timeout_suite(args: argparse.Namespace) -> int:
     with engine_url(args) as url, ExitStack() as stack:
         # Three namespaces, each with one instance per fail mode: "slow" plays Akto today (profile current,
         # gateway fail-open on at ``gateway_ms``; the other faults mean the same under every profile),
-        # "gateway-off" the gateway that waits (a profile is per namespace), "down" refuses connections.
+        # "gateway-off" the gateway that waits (a profile is per namespace; the same client timeout, so the
+        # fail-open switch is the only difference), "down" refuses connections.
         slow = EngineNamespace.open(url, "loadtest-slow")
         stack.callback(slow.close)
         gateway_off = EngineNamespace.open(url, "loadtest-gateway-off")
@@ -191,7 +192,7 @@ def run_timeout_suite(args: argparse.Namespace) -> int:
         down = EngineNamespace.open(url, "loadtest-down")
         stack.callback(down.close)
         slow.client.set_akto_profile(DEFAULT_PROFILE, guardrails_client_timeout_ms=gateway_ms)
-        gateway_off.client.set_akto_profile(GATEWAY_OFF_PROFILE)
+        gateway_off.client.set_akto_profile(GATEWAY_OFF_PROFILE, guardrails_client_timeout_ms=gateway_ms)
         # Only the verdict calls (request guardrails on) are slowed: a connector's ingestion call of the
         # same conversation is not what the timeout is about.
         for marker, ms in ((SLOW_BELOW, timeout_s * 1000 - delta), (SLOW_ABOVE, timeout_s * 1000 + delta)):
