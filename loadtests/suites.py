@@ -176,7 +176,7 @@ def run_timeout_suite(args: argparse.Namespace) -> int:
     if args.timeout != int(args.timeout) or args.timeout < 1:
         raise SystemExit("connector engine timeouts are whole seconds (LiteLLM's guardrail_timeout): --timeout 1, 2, 5...")
     timeout_s, delta, margin = int(args.timeout), args.delta_ms, args.margin_ms
-    gateway_ms = args.gateway_timeout_ms or gateway_client_timeout_ms(timeout_s)
+    gateway_ms = gateway_client_timeout_ms(timeout_s) if args.gateway_timeout_ms is None else args.gateway_timeout_ms
     if not MIN_GUARDRAILS_CLIENT_TIMEOUT_MS <= gateway_ms < timeout_s * 1000:
         raise SystemExit(f"--gateway-timeout-ms must be at least {MIN_GUARDRAILS_CLIENT_TIMEOUT_MS} (Akto's "
                          f"minimum) and below the connector's timeout ({timeout_s * 1000} ms)")
