@@ -1,7 +1,8 @@
 """``python -m loadtests <suite> --users N --run-time S [--budget-p99-ms X]``: bounded load, gated on raw timings.
 
 Suites: ``engine`` (the engine's contract route, allow/block/redact mix), ``timeout`` (latency budgets
-around a connector's engine timeout in both fail modes, and a down engine), ``target`` (any URL with a
+around a connector's engine timeout in both fail modes: a slow, hanging, garbled, down or flaky engine, and
+a slow guardrails-service behind Akto's gateway with its fail-open on and off), ``target`` (any URL with a
 body template). Exit code 0 when every budget holds, 1 when one does not.
 """
 
@@ -32,12 +33,15 @@ def build_parser() -> argparse.ArgumentParser:
     engine.add_argument("--delay-ms", type=int, default=0, help="add a fixed_delay fault to the engine namespace")
 
     timeout = suites.add_parser("timeout", help="latency budgets around a connector's engine timeout")
-    common(timeout, users=12, run_time=12)
+    common(timeout, users=16, run_time=12)
     timeout.add_argument("--connector", choices=registry.names(), default="truefoundry",
                          help="a registered connector (harness/connectors/), started in its real host")
     timeout.add_argument("--timeout", type=float, default=5.0, help="connector engine timeout, whole s (default 5)")
     timeout.add_argument("--delta-ms", type=int, default=200, help="engine delays are timeout -/+ this (default 200)")
     timeout.add_argument("--margin-ms", type=int, default=250, help="allowed lateness past the timeout (default 250)")
+    timeout.add_argument("--gateway-timeout-ms", type=int,
+                         help="Akto's GUARDRAILS_CLIENT_TIMEOUT_MS for the gateway fail-open case (default: "
+                              "3000 under a 5 s timeout, scaled in proportion, at least 500)")
     timeout.add_argument("--wait", type=float, default=0.1, help="seconds between a user's requests (default 0.1)")
 
     target = suites.add_parser("target", help="any endpoint: URL + body template")

@@ -17,6 +17,8 @@ from harness.connectors import Connector, ConnectorConfig, registry
 from harness.engine import EngineNamespace, EngineProcess
 from harness.fakes.llm import FakeLLMServer
 from harness.payloads import ALLOW_PROMPT, BLOCK_PROMPT
+from mock_akto.profiles import (DEFAULT_GUARDRAILS_CLIENT_TIMEOUT_MS, DEFAULT_PROFILE,
+                                MIN_GUARDRAILS_CLIENT_TIMEOUT_MS)
 from loadtests.engine_mix import engine_scenarios
 from loadtests.gate import Budget
 from loadtests.runner import run_locust
@@ -29,8 +31,21 @@ SLOW_ABOVE = "LOADTEST-SLOW-ABOVE"
 HANG = "LOADTEST-HANG"
 GARBAGE = "LOADTEST-GARBAGE"
 FLAKY = "LOADTEST-FLAKY"
+GATEWAY_ON = "LOADTEST-GATEWAY-ON"
+GATEWAY_OFF = "LOADTEST-GATEWAY-OFF"
 #: The flaky engine: this share of verdict calls get HTTP 500 (seeded, so a run is repeatable).
 FLAKY_SHARE = 0.1
+#: The engine profile where Akto's gateway waits for a slow guardrails-service (its fail-open off).
+GATEWAY_OFF_PROFILE = "gateway-fail-open-off"
+#: The connector timeout Akto's default ``GUARDRAILS_CLIENT_TIMEOUT_MS`` (3000 ms) sits under.
+_DEFAULT_CONNECTOR_TIMEOUT_MS = 5000
+
+
+def gateway_client_timeout_ms(timeout_s: float) -> int:
+    """Akto's gateway timeout for a connector timeout: its default 3000 ms under the usual 5 s, scaled in
+    proportion for shorter ones (600 ms under 1 s), never under the gateway's minimum of 500 ms."""
+    scaled = round(timeout_s * 1000 * DEFAULT_GUARDRAILS_CLIENT_TIMEOUT_MS / _DEFAULT_CONNECTOR_TIMEOUT_MS)
+    return max(MIN_GUARDRAILS_CLIENT_TIMEOUT_MS, scaled)
 
 
 @contextmanager
@@ -71,12 +86,16 @@ def run_engine_suite(args: argparse.Namespace) -> int:
 
 
 def timeout_scenarios(connector: Connector, targets: dict[tuple[str, str], Target], *, timeout_s: float,
-                      delta_ms: int, margin_ms: int) -> tuple[list[Scenario], list[Budget]]:
+                      delta_ms: int, margin_ms: int, gateway_ms: int) -> tuple[list[Scenario], list[Budget]]:
     """Per fail mode: a delay below the timeout, one above it, a hanging engine, a garbage answer (not JSON),
-    a down engine, each with its budgets; and a flaky engine whose budget is the error rate the mode allows.
+    a down engine, a guardrails-service slower than the timeout behind Akto's gateway with its fail-open on
+    (it answers a made-up allow at ``gateway_ms``) and off (it waits), each with its budgets; and a flaky
+    engine whose budget is the error rate the mode allows.
 
     Every prompt is a block prompt, so the status tells which side of the timeout a request fell on: the
     verdict arrived (blocked), or the connector gave up (503 under fail_closed, passed under fail_open).
+    The gateway's made-up verdict is an engine failure to the connector (docs/connectors.md, "Fail-mode
+    edge cases"), so it gets the same statuses, but at the gateway's timeout, before the connector's.
     """
     timeout_ms = timeout_s * 1000
     scenarios: list[Scenario] = []
@@ -91,6 +110,9 @@ def timeout_scenarios(connector: Connector, targets: dict[tuple[str, str], Targe
             ("hang", "slow", HANG, gave_up, timeout_ms, timeout_ms + margin_ms),
             ("garbage", "slow", GARBAGE, gave_up, None, margin_ms),
             ("down", "down", "", gave_up, None, margin_ms),
+            # decided by the gateway at its timeout: at most the margin later, and never at the connector's
+            ("gateway-on", "slow", GATEWAY_ON, gave_up, gateway_ms, min(gateway_ms + margin_ms, timeout_ms)),
+            ("gateway-off", "gateway-off", GATEWAY_OFF, gave_up, timeout_ms, timeout_ms + margin_ms),
         ]
         for case, namespace, marker, status, low, high in cases:
             name = f"{connector.name}/{mode}/{case}"
@@ -154,11 +176,23 @@ def run_timeout_suite(args: argparse.Namespace) -> int:
     if args.timeout != int(args.timeout) or args.timeout < 1:
         raise SystemExit("connector engine timeouts are whole seconds (LiteLLM's guardrail_timeout): --timeout 1, 2, 5...")
     timeout_s, delta, margin = int(args.timeout), args.delta_ms, args.margin_ms
+    gateway_ms = gateway_client_timeout_ms(timeout_s) if args.gateway_timeout_ms is None else args.gateway_timeout_ms
+    if not MIN_GUARDRAILS_CLIENT_TIMEOUT_MS <= gateway_ms < timeout_s * 1000:
+        raise SystemExit(f"--gateway-timeout-ms must be at least {MIN_GUARDRAILS_CLIENT_TIMEOUT_MS} (Akto's "
+                         f"minimum) and below the connector's timeout ({timeout_s * 1000} ms)")
     with engine_url(args) as url, ExitStack() as stack:
+        # Three namespaces, each with one instance per fail mode: "slow" plays Akto today (profile current,
+        # gateway fail-open on at ``gateway_ms``; the other faults mean the same under every profile),
+        # "gateway-off" the gateway that waits (a profile is per namespace; the same client timeout, so the
+        # fail-open switch is the only difference), "down" refuses connections.
         slow = EngineNamespace.open(url, "loadtest-slow")
         stack.callback(slow.close)
+        gateway_off = EngineNamespace.open(url, "loadtest-gateway-off")
+        stack.callback(gateway_off.close)
         down = EngineNamespace.open(url, "loadtest-down")
         stack.callback(down.close)
+        slow.client.set_akto_profile(DEFAULT_PROFILE, guardrails_client_timeout_ms=gateway_ms)
+        gateway_off.client.set_akto_profile(GATEWAY_OFF_PROFILE, guardrails_client_timeout_ms=gateway_ms)
         # Only the verdict calls (request guardrails on) are slowed: a connector's ingestion call of the
         # same conversation is not what the timeout is about.
         for marker, ms in ((SLOW_BELOW, timeout_s * 1000 - delta), (SLOW_ABOVE, timeout_s * 1000 + delta)):
@@ -168,10 +202,16 @@ def run_timeout_suite(args: argparse.Namespace) -> int:
         slow.client.add_fault("non_json_body", match={"body_contains": GARBAGE, "direction": "request"})
         slow.client.add_fault({"type": "status", "status": 500}, match={"body_contains": FLAKY, "direction": "request"},
                               probability=FLAKY_SHARE, seed=15)
+        # guardrails-service behind the gateway slower than the connector's timeout, in both profiles.
+        for namespace, marker in ((slow, GATEWAY_ON), (gateway_off, GATEWAY_OFF)):
+            namespace.client.add_fault({"type": "slow_guardrails", "ms": timeout_s * 1000 + delta},
+                                       match={"body_contains": marker, "direction": "request"})
         down.client.add_fault("down")
-        targets = start_instances(connector, {"slow": slow, "down": down}, timeout_s, stack)
+        namespaces = {"slow": slow, "gateway-off": gateway_off, "down": down}
+        targets = start_instances(connector, namespaces, timeout_s, stack)
         warm_up(targets.values(), timeout_s=3 * timeout_s + 5)
-        scenarios, budgets = timeout_scenarios(connector, targets, timeout_s=timeout_s, delta_ms=delta, margin_ms=margin)
+        scenarios, budgets = timeout_scenarios(connector, targets, timeout_s=timeout_s, delta_ms=delta,
+                                               margin_ms=margin, gateway_ms=gateway_ms)
         if args.users < len(scenarios):
             raise SystemExit(f"--users must be at least {len(scenarios)} (one per scenario) for this suite")
         network_timeout = 3 * timeout_s + 5
