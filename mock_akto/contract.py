@@ -11,14 +11,12 @@ policies, ingest record, fault, journal. Error answers copy the real services: t
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import html
 import logging
 import re
 import time
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import unquote_plus
 
 import orjson
@@ -53,6 +51,7 @@ from .journal import IngestRecord, JournalEntry, truncate
 from .namespaces import Namespace, NamespaceRegistry
 from .protocol import arrived_at
 from .matching import CallInfo
+from .scan_worker import ScanJob, ScanWorkers
 from .scripted import VerdictStep
 from .truefoundry import TrueFoundryCall
 from .types import Message, Receive, Scope, Send
@@ -62,6 +61,8 @@ log = logging.getLogger("mock_akto.contract")
 #: What a route decides from one body: the answer, the ingest record (or None), and whether the reply may be
 #: memoised. The route also fills the journal fields of the draft entry it is given.
 RouteResult = tuple["Answer", "IngestRecord | None", bool]
+#: What :meth:`ContractRoutes.decide` makes of one body: the route's result with the draft journal entry.
+Decision = tuple["Answer", "JournalEntry", "IngestRecord | None", bool]
 
 HEALTH_PATH = "/health"
 #: After a 413 the rest of an oversized body is read and thrown away (never stored), up to this much,
@@ -89,13 +90,11 @@ LEGACY_PAYLOAD_EVALUATED = ("body has legacy `payload` field, evaluated in place
 LEGACY_PAYLOAD_EVALUATED_BY_PROFILE = ("body has legacy `payload` field, evaluated in place of the empty "
                                        "requestPayload (Akto profile validate-legacy-payload)")
 LEGACY_PAYLOAD_EMPTY = "body has an empty legacy `payload` field, ignored"
-#: Bodies above this size are parsed and judged on a worker thread (issue 11: a 10 MB payload of emails held
-#: the event loop for 13 s). A scan of a few MB runs for a second on the detectors' C calls; on the loop
-#: every other call, /health included, would wait that long. Small bodies stay on the loop (a thread hop
-#: costs more than their whole evaluation).
+#: Bodies above this size are parsed and judged in a worker process (:mod:`mock_akto.scan_worker`; issue 11:
+#: a 10 MB payload of emails held the event loop for 13 s, then, on a worker thread, still delayed every
+#: /health probe by tens of ms through the GIL). Small bodies stay on the loop: a 256 KiB body is judged in
+#: about a millisecond, less than the trip to a worker and back.
 OFFLOAD_BODY_BYTES = 256 * 1024
-#: Worker threads for those (the GIL runs one at a time anyway; two let a second big call start parsing).
-SCAN_THREADS = 2
 #: Bodies up to this size are memoised per exact call (bigger ones would not fit the memo's bound anyway).
 _MEMO_BODY_LIMIT = 1024 * 1024
 
@@ -271,7 +270,7 @@ class ContractRoutes:
         self.max_body_bytes = max_body_bytes
         self.payload_cap = payload_cap
         self._flags: dict[tuple[Any, ...], Flags] = {}
-        self._pool: ThreadPoolExecutor | None = None
+        self.scan_workers = ScanWorkers()
         self._apps: dict[str, str] = {}
         self._routes: dict[str, Callable[[str, bytes, bytes, Namespace, JournalEntry], RouteResult]] = {
             HTTP_PROXY_PATH: self._http_proxy,
@@ -280,10 +279,9 @@ class ContractRoutes:
             TRUEFOUNDRY_PATH: self._truefoundry,
         }
 
-    def _scan_pool(self) -> ThreadPoolExecutor:
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(SCAN_THREADS, thread_name_prefix="mock-akto-scan")
-        return self._pool
+    def close(self) -> None:
+        """Stop the scan worker processes (the engine is shutting down)."""
+        self.scan_workers.close()
 
     def handles(self, path: str) -> bool:
         return path in self._routes or path == HEALTH_PATH
@@ -320,9 +318,8 @@ class ContractRoutes:
             entry.done = True
             ns.journal.append(self._sealed(entry, ns, started))
             return
-        if len(body) > OFFLOAD_BODY_BYTES:  # judged on a worker thread: the event loop keeps serving others
-            reply = await asyncio.get_running_loop().run_in_executor(
-                self._scan_pool(), self._reply, ns, path, method, scope["query_string"], body)
+        if len(body) > OFFLOAD_BODY_BYTES:  # judged in a worker process: the event loop keeps serving others
+            reply = await self._reply_off_loop(ns, path, method, scope["query_string"], body)
         else:
             reply = self._reply(ns, path, method, scope["query_string"], body)
         if len(ns.scripts) and reply.answer.status == 200:  # no script: one length check on the hot path
@@ -342,16 +339,35 @@ class ContractRoutes:
 
     def _reply(self, ns: Namespace, path: str, method: str, query_string: bytes, body: bytes) -> Reply:
         """The reply to this exact call: memoised per namespace, computed by the route otherwise."""
-        memoisable = len(body) <= _MEMO_BODY_LIMIT  # hashing a huge body for a memo that cannot keep it wastes time
-        key = (path, method, query_string, body)
-        reply: Reply | None = ns.replies.get(key) if memoisable else None
+        key = _memo_key(path, method, query_string, body)
+        reply: Reply | None = ns.replies.get(key) if key is not None else None
         if reply is None:
-            draft = _blank_entry(ns, 0.0, method, path)
-            answer, ingest, keep = self._routes[path](method, query_string, body, ns, draft)
+            answer, draft, ingest, keep = self.decide(ns, path, method, query_string, body)
             reply = Reply(answer, draft, ingest, keep=keep)
-            if memoisable and keep:
-                ns.replies.remember(key, reply, reply.size(body))
+            _remember(ns, key, reply, body)
         return reply
+
+    async def _reply_off_loop(self, ns: Namespace, path: str, method: str, query_string: bytes, body: bytes) -> Reply:
+        """:meth:`_reply` with the route run in a scan worker process on a snapshot of the namespace."""
+        key = _memo_key(path, method, query_string, body)
+        reply: Reply | None = ns.replies.get(key) if key is not None else None
+        if reply is None:
+            job = ScanJob(path, method, query_string, body, ns.name, ns.policies, ns.profile, self._token,
+                          self.payload_cap, self.registry.api_key_owners())
+            answer, draft, ingest, keep = await self.scan_workers.decide(
+                job, lambda: self.decide(ns, path, method, query_string, body))
+            reply = Reply(answer, draft, ingest, keep=keep)
+            if ns.policies is job.policies and ns.profile is job.profile:  # else changed while it was judged
+                _remember(ns, key, reply, body)
+        return reply
+
+    def decide(self, ns: Namespace, path: str, method: str, query_string: bytes, body: bytes) -> Decision:
+        """What the route makes of this body (no memo): the answer, the draft journal entry, the ingest record
+        and whether the reply may be memoised. Pure given the namespace's policies and profile, so a scan
+        worker process runs it too."""
+        draft = _blank_entry(ns, 0.0, method, path)
+        answer, ingest, keep = self._routes[path](method, query_string, body, ns, draft)
+        return answer, draft, ingest, keep
 
     def _scripted_reply(self, ns: Namespace, reply: Reply, path: str, query_string: bytes, body: bytes) -> Reply:
         """The reply a scripted verdict gives this call, or ``reply`` when none matches (never memoised:
@@ -731,6 +747,17 @@ def _call_info(entry: JournalEntry, body: bytes, query_string: bytes = b"", stat
                     app=entry.app, body_text=body.decode("utf-8", errors="replace"), namespace=entry.namespace,
                     query_string=query_string, request_verdict=entry.request_verdict,
                     response_verdict=entry.response_verdict, status=status)
+
+
+def _memo_key(path: str, method: str, query_string: bytes, body: bytes) -> tuple[str, str, bytes, bytes] | None:
+    """The key of an exact call in ``Namespace.replies``; None for a body too big to memoise (hashing it for a
+    memo that cannot keep it would waste time)."""
+    return (path, method, query_string, body) if len(body) <= _MEMO_BODY_LIMIT else None
+
+
+def _remember(ns: Namespace, key: tuple[str, str, bytes, bytes] | None, reply: Reply, body: bytes) -> None:
+    if key is not None and reply.keep:
+        ns.replies.remember(key, reply, reply.size(body))
 
 
 def _blank_entry(ns: Namespace, when: float, method: str, path: str) -> JournalEntry:
