@@ -154,12 +154,12 @@ def run(calls: int = CALLS, connectors: Sequence[str] = CONNECTORS) -> list[Chec
 
 def print_cells(cells: list[Cell]) -> None:
     table = Table(title=f"clients answered within {TIMEOUT_S} s engine timeout + {MARGIN_MS} ms, per fault")
-    for column in ("connector", "fail mode", "fault", "calls", "engine saw", "within", "statuses", "slowest ms"):
+    for column in ("connector", "fail mode", "fault", "calls", "engine saw", "within", "statuses", "p50 ms", "slowest ms"):
         table.add_column(column)
     for cell in cells:
         statuses = ", ".join(f"{status} x{count}" for status, count in sorted(cell.statuses.items()))
         table.add_row(cell.connector, cell.fail_mode, cell.fault, str(cell.count), str(cell.engine_calls),
-                      f"{cell.within:.0%}", statuses,
+                      f"{cell.within:.0%}", statuses, f"{sorted(cell.elapsed_ms)[(cell.count - 1) // 2]:.0f}",
                       f"{max(cell.elapsed_ms):.0f}")
     console.print(table)
 
