@@ -304,7 +304,7 @@ class ContractRoutes:
             await self._answer(scope, receive, send, ns, entry, answer, _call_info(entry, b""), started)
             return
         try:
-            body = await self._read_body(receive, call)
+            chunks = await self._read_body(receive, call)
         except BodyTooLarge:
             entry = _blank_entry(ns, when, method, path)
             entry.error = f"Request body larger than the engine's limit of {self.max_body_bytes} bytes"
@@ -318,9 +318,14 @@ class ContractRoutes:
             entry.done = True
             ns.journal.append(self._sealed(entry, ns, started))
             return
-        if len(body) > OFFLOAD_BODY_BYTES:  # judged in a worker process: the event loop keeps serving others
-            reply = await self._reply_off_loop(ns, path, method, scope["query_string"], body)
+        size = sum(map(len, chunks)) if len(chunks) > 1 else len(chunks[0])
+        if size > OFFLOAD_BODY_BYTES:  # judged in a worker process: the event loop keeps serving others
+            reply = await self._reply_off_loop(ns, path, method, scope["query_string"], chunks, size)
+            # Joined here only when a script or fault rule must read it (a 10 MB join is ~10 ms of GIL).
+            needs_body = len(ns.scripts) or len(ns.rules) or len(self.registry.global_rules)
+            body = b"".join(chunks) if needs_body or size <= _MEMO_BODY_LIMIT else b""
         else:
+            body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
             reply = self._reply(ns, path, method, scope["query_string"], body)
         if len(ns.scripts) and reply.answer.status == 200:  # no script: one length check on the hot path
             reply = self._scripted_reply(ns, reply, path, scope["query_string"], body)
@@ -347,18 +352,20 @@ class ContractRoutes:
             _remember(ns, key, reply, body)
         return reply
 
-    async def _reply_off_loop(self, ns: Namespace, path: str, method: str, query_string: bytes, body: bytes) -> Reply:
-        """:meth:`_reply` with the route run in a scan worker process on a snapshot of the namespace."""
-        key = _memo_key(path, method, query_string, body)
+    async def _reply_off_loop(self, ns: Namespace, path: str, method: str, query_string: bytes, chunks: list[bytes],
+                              size: int) -> Reply:
+        """:meth:`_reply` with the route run in a scan worker process on a snapshot of the namespace; the body
+        goes to it chunk by chunk, never joined in this process unless it is small enough to memoise."""
+        key = _memo_key(path, method, query_string, b"".join(chunks)) if size <= _MEMO_BODY_LIMIT else None
         reply: Reply | None = ns.replies.get(key) if key is not None else None
         if reply is None:
-            job = ScanJob(path, method, query_string, body, ns.name, ns.policies, ns.profile, self._token,
-                          self.payload_cap, self.registry.api_key_owners())
+            job = ScanJob(path, method, query_string, ns.name, ns.policies, ns.profile, self._token,
+                          self.payload_cap, self.registry.api_key_owners(), size)
             answer, draft, ingest, keep = await self.scan_workers.decide(
-                job, lambda: self.decide(ns, path, method, query_string, body))
+                job, chunks, lambda: self.decide(ns, path, method, query_string, b"".join(chunks)))
             reply = Reply(answer, draft, ingest, keep=keep)
-            if ns.policies is job.policies and ns.profile is job.profile:  # else changed while it was judged
-                _remember(ns, key, reply, body)
+            if key is not None and keep and ns.policies is job.policies and ns.profile is job.profile:
+                ns.replies.remember(key, reply, size + len(answer.body) + draft.size)  # unless changed meanwhile
         return reply
 
     def decide(self, ns: Namespace, path: str, method: str, query_string: bytes, body: bytes) -> Decision:
@@ -419,8 +426,9 @@ class ContractRoutes:
             return True  # the scheme in any case, as for registered keys (RFC 9110: case-insensitive)
         return self.registry.is_registered_key(authorization)
 
-    async def _read_body(self, receive: Receive, call: IncomingCall) -> bytes:
-        """The whole body, or :class:`BodyTooLarge` as soon as it passes the limit (nothing more is kept)."""
+    async def _read_body(self, receive: Receive, call: IncomingCall) -> list[bytes]:
+        """The whole body as the chunks it arrived in (at least one), or :class:`BodyTooLarge` as soon as it
+        passes the limit (nothing more is kept). Not joined: a big body goes to a scan worker chunk by chunk."""
         limit = self.max_body_bytes
         if call.content_length is not None and call.content_length > limit:
             if not call.expect_continue:  # the client will send it anyway: let it, then say 413
@@ -433,7 +441,7 @@ class ContractRoutes:
         if not message.get("more_body"):
             if len(body) > limit:
                 raise BodyTooLarge
-            return body
+            return [body]
         chunks = [body]
         size = len(body)
         while True:
@@ -448,7 +456,7 @@ class ContractRoutes:
                 raise BodyTooLarge
             chunks.append(chunk)
             if not message.get("more_body"):
-                return b"".join(chunks)
+                return chunks
 
     def _flags_of(self, query_string: bytes, data: dict[str, Any]) -> Flags:
         """Flags (query wins over body), cached: a load test sends the same few combinations."""

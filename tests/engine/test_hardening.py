@@ -253,11 +253,11 @@ def test_a_10_mb_payload_of_emails_gets_a_clear_block_and_does_not_stall_health(
 
 
 def scan_workers() -> list[psutil.Process]:
-    """The scan worker processes of the engines this test process runs (not multiprocessing's resource tracker)."""
+    """The scan worker processes of the engines this test process runs."""
     workers = []
     for child in psutil.Process().children(recursive=True):
         with contextlib.suppress(psutil.NoSuchProcess):
-            if any("spawn_main" in part for part in child.cmdline()):
+            if "mock_akto.scan_worker" in child.cmdline():
                 workers.append(child)
     return workers
 
