@@ -11,14 +11,12 @@ policies, ingest record, fault, journal. Error answers copy the real services: t
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import html
 import logging
 import re
 import time
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import unquote_plus
 
 import orjson
@@ -53,6 +51,7 @@ from .journal import IngestRecord, JournalEntry, truncate
 from .namespaces import Namespace, NamespaceRegistry
 from .protocol import arrived_at
 from .matching import CallInfo
+from .scan_worker import ScanJob, ScanWorkers
 from .scripted import VerdictStep
 from .truefoundry import TrueFoundryCall
 from .types import Message, Receive, Scope, Send
@@ -62,6 +61,8 @@ log = logging.getLogger("mock_akto.contract")
 #: What a route decides from one body: the answer, the ingest record (or None), and whether the reply may be
 #: memoised. The route also fills the journal fields of the draft entry it is given.
 RouteResult = tuple["Answer", "IngestRecord | None", bool]
+#: What :meth:`ContractRoutes.decide` makes of one body: the route's result with the draft journal entry.
+Decision = tuple["Answer", "JournalEntry", "IngestRecord | None", bool]
 
 HEALTH_PATH = "/health"
 #: After a 413 the rest of an oversized body is read and thrown away (never stored), up to this much,
@@ -89,13 +90,11 @@ LEGACY_PAYLOAD_EVALUATED = ("body has legacy `payload` field, evaluated in place
 LEGACY_PAYLOAD_EVALUATED_BY_PROFILE = ("body has legacy `payload` field, evaluated in place of the empty "
                                        "requestPayload (Akto profile validate-legacy-payload)")
 LEGACY_PAYLOAD_EMPTY = "body has an empty legacy `payload` field, ignored"
-#: Bodies above this size are parsed and judged on a worker thread (issue 11: a 10 MB payload of emails held
-#: the event loop for 13 s). A scan of a few MB runs for a second on the detectors' C calls; on the loop
-#: every other call, /health included, would wait that long. Small bodies stay on the loop (a thread hop
-#: costs more than their whole evaluation).
+#: Bodies above this size are parsed and judged in a worker process (:mod:`mock_akto.scan_worker`; issue 11:
+#: a 10 MB payload of emails held the event loop for 13 s, then, on a worker thread, still delayed every
+#: /health probe by tens of ms through the GIL). Small bodies stay on the loop: a 256 KiB body is judged in
+#: about a millisecond, less than the trip to a worker and back.
 OFFLOAD_BODY_BYTES = 256 * 1024
-#: Worker threads for those (the GIL runs one at a time anyway; two let a second big call start parsing).
-SCAN_THREADS = 2
 #: Bodies up to this size are memoised per exact call (bigger ones would not fit the memo's bound anyway).
 _MEMO_BODY_LIMIT = 1024 * 1024
 
@@ -271,7 +270,7 @@ class ContractRoutes:
         self.max_body_bytes = max_body_bytes
         self.payload_cap = payload_cap
         self._flags: dict[tuple[Any, ...], Flags] = {}
-        self._pool: ThreadPoolExecutor | None = None
+        self.scan_workers = ScanWorkers()
         self._apps: dict[str, str] = {}
         self._routes: dict[str, Callable[[str, bytes, bytes, Namespace, JournalEntry], RouteResult]] = {
             HTTP_PROXY_PATH: self._http_proxy,
@@ -280,10 +279,9 @@ class ContractRoutes:
             TRUEFOUNDRY_PATH: self._truefoundry,
         }
 
-    def _scan_pool(self) -> ThreadPoolExecutor:
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(SCAN_THREADS, thread_name_prefix="mock-akto-scan")
-        return self._pool
+    def close(self) -> None:
+        """Stop the scan worker processes (the engine is shutting down)."""
+        self.scan_workers.close()
 
     def handles(self, path: str) -> bool:
         return path in self._routes or path == HEALTH_PATH
@@ -306,7 +304,7 @@ class ContractRoutes:
             await self._answer(scope, receive, send, ns, entry, answer, _call_info(entry, b""), started)
             return
         try:
-            body = await self._read_body(receive, call)
+            chunks = await self._read_body(receive, call)
         except BodyTooLarge:
             entry = _blank_entry(ns, when, method, path)
             entry.error = f"Request body larger than the engine's limit of {self.max_body_bytes} bytes"
@@ -320,10 +318,14 @@ class ContractRoutes:
             entry.done = True
             ns.journal.append(self._sealed(entry, ns, started))
             return
-        if len(body) > OFFLOAD_BODY_BYTES:  # judged on a worker thread: the event loop keeps serving others
-            reply = await asyncio.get_running_loop().run_in_executor(
-                self._scan_pool(), self._reply, ns, path, method, scope["query_string"], body)
+        size = sum(map(len, chunks)) if len(chunks) > 1 else len(chunks[0])
+        if size > OFFLOAD_BODY_BYTES:  # judged in a worker process: the event loop keeps serving others
+            reply = await self._reply_off_loop(ns, path, method, scope["query_string"], chunks, size)
+            # Joined here only when a script or fault rule must read it (a 10 MB join is ~10 ms of GIL).
+            needs_body = len(ns.scripts) or len(ns.rules) or len(self.registry.global_rules)
+            body = b"".join(chunks) if needs_body or size <= _MEMO_BODY_LIMIT else b""
         else:
+            body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
             reply = self._reply(ns, path, method, scope["query_string"], body)
         if len(ns.scripts) and reply.answer.status == 200:  # no script: one length check on the hot path
             reply = self._scripted_reply(ns, reply, path, scope["query_string"], body)
@@ -342,16 +344,37 @@ class ContractRoutes:
 
     def _reply(self, ns: Namespace, path: str, method: str, query_string: bytes, body: bytes) -> Reply:
         """The reply to this exact call: memoised per namespace, computed by the route otherwise."""
-        memoisable = len(body) <= _MEMO_BODY_LIMIT  # hashing a huge body for a memo that cannot keep it wastes time
-        key = (path, method, query_string, body)
-        reply: Reply | None = ns.replies.get(key) if memoisable else None
+        key = _memo_key(path, method, query_string, body)
+        reply: Reply | None = ns.replies.get(key) if key is not None else None
         if reply is None:
-            draft = _blank_entry(ns, 0.0, method, path)
-            answer, ingest, keep = self._routes[path](method, query_string, body, ns, draft)
+            answer, draft, ingest, keep = self.decide(ns, path, method, query_string, body)
             reply = Reply(answer, draft, ingest, keep=keep)
-            if memoisable and keep:
-                ns.replies.remember(key, reply, reply.size(body))
+            _remember(ns, key, reply, body)
         return reply
+
+    async def _reply_off_loop(self, ns: Namespace, path: str, method: str, query_string: bytes, chunks: list[bytes],
+                              size: int) -> Reply:
+        """:meth:`_reply` with the route run in a scan worker process on a snapshot of the namespace; the body
+        goes to it chunk by chunk, never joined in this process unless it is small enough to memoise."""
+        key = _memo_key(path, method, query_string, b"".join(chunks)) if size <= _MEMO_BODY_LIMIT else None
+        reply: Reply | None = ns.replies.get(key) if key is not None else None
+        if reply is None:
+            job = ScanJob(path, method, query_string, ns.name, ns.policies, ns.profile, self._token,
+                          self.payload_cap, self.registry.api_key_owners(), size)
+            answer, draft, ingest, keep = await self.scan_workers.decide(
+                job, chunks, lambda: self.decide(ns, path, method, query_string, b"".join(chunks)))
+            reply = Reply(answer, draft, ingest, keep=keep)
+            if key is not None and keep and ns.policies is job.policies and ns.profile is job.profile:
+                ns.replies.remember(key, reply, size + len(answer.body) + draft.size)  # unless changed meanwhile
+        return reply
+
+    def decide(self, ns: Namespace, path: str, method: str, query_string: bytes, body: bytes) -> Decision:
+        """What the route makes of this body (no memo): the answer, the draft journal entry, the ingest record
+        and whether the reply may be memoised. Pure given the namespace's policies and profile, so a scan
+        worker process runs it too."""
+        draft = _blank_entry(ns, 0.0, method, path)
+        answer, ingest, keep = self._routes[path](method, query_string, body, ns, draft)
+        return answer, draft, ingest, keep
 
     def _scripted_reply(self, ns: Namespace, reply: Reply, path: str, query_string: bytes, body: bytes) -> Reply:
         """The reply a scripted verdict gives this call, or ``reply`` when none matches (never memoised:
@@ -403,8 +426,9 @@ class ContractRoutes:
             return True  # the scheme in any case, as for registered keys (RFC 9110: case-insensitive)
         return self.registry.is_registered_key(authorization)
 
-    async def _read_body(self, receive: Receive, call: IncomingCall) -> bytes:
-        """The whole body, or :class:`BodyTooLarge` as soon as it passes the limit (nothing more is kept)."""
+    async def _read_body(self, receive: Receive, call: IncomingCall) -> list[bytes]:
+        """The whole body as the chunks it arrived in (at least one), or :class:`BodyTooLarge` as soon as it
+        passes the limit (nothing more is kept). Not joined: a big body goes to a scan worker chunk by chunk."""
         limit = self.max_body_bytes
         if call.content_length is not None and call.content_length > limit:
             if not call.expect_continue:  # the client will send it anyway: let it, then say 413
@@ -417,7 +441,7 @@ class ContractRoutes:
         if not message.get("more_body"):
             if len(body) > limit:
                 raise BodyTooLarge
-            return body
+            return [body]
         chunks = [body]
         size = len(body)
         while True:
@@ -432,7 +456,7 @@ class ContractRoutes:
                 raise BodyTooLarge
             chunks.append(chunk)
             if not message.get("more_body"):
-                return b"".join(chunks)
+                return chunks
 
     def _flags_of(self, query_string: bytes, data: dict[str, Any]) -> Flags:
         """Flags (query wins over body), cached: a load test sends the same few combinations."""
@@ -731,6 +755,17 @@ def _call_info(entry: JournalEntry, body: bytes, query_string: bytes = b"", stat
                     app=entry.app, body_text=body.decode("utf-8", errors="replace"), namespace=entry.namespace,
                     query_string=query_string, request_verdict=entry.request_verdict,
                     response_verdict=entry.response_verdict, status=status)
+
+
+def _memo_key(path: str, method: str, query_string: bytes, body: bytes) -> tuple[str, str, bytes, bytes] | None:
+    """The key of an exact call in ``Namespace.replies``; None for a body too big to memoise (hashing it for a
+    memo that cannot keep it would waste time)."""
+    return (path, method, query_string, body) if len(body) <= _MEMO_BODY_LIMIT else None
+
+
+def _remember(ns: Namespace, key: tuple[str, str, bytes, bytes] | None, reply: Reply, body: bytes) -> None:
+    if key is not None and reply.keep:
+        ns.replies.remember(key, reply, reply.size(body))
 
 
 def _blank_entry(ns: Namespace, when: float, method: str, path: str) -> JournalEntry:

@@ -119,6 +119,7 @@ class Engine:
             handle.cancel()
         self._timers.clear()
         await self.listeners.close_all()
+        self.contract.close()
 
 
 def _log_failure(task: "asyncio.Task[None]") -> None:

@@ -252,6 +252,15 @@ class NamespaceRegistry:
         self._api_keys[api_key] = self.get(name).name
         self._forget_answers()  # memoised replies hold journal headers masked with the old set of keys
 
+    def api_key_owners(self) -> dict[str, str]:
+        """A copy of the registered API keys and the namespace each lands in (for a scan worker's snapshot)."""
+        return dict(self._api_keys)
+
+    def adopt_api_keys(self, owners: dict[str, str]) -> None:
+        """Take ``owners`` (from :meth:`api_key_owners` of the engine's registry) as this registry's keys:
+        a scan worker process masks journaled headers with the engine's keys."""
+        self._api_keys = owners
+
     def is_registered_key(self, api_key: str) -> bool:
         """Whether ``api_key`` (raw, or as ``Bearer <key>``) was registered for some namespace."""
         if api_key in self._api_keys:

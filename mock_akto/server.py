@@ -134,6 +134,7 @@ def run(config: EngineConfig) -> None:
 
     def announce(server: EngineUvicornServer) -> None:
         tune_gc_for_serving()
+        server.config.app.engine.contract.scan_workers.warm()  # a first big call must not wait for a start
         print(f"{READY_PREFIX}{url_of(config.host, server.bound_port or config.port)}", flush=True)
 
     raise_open_files_limit()
