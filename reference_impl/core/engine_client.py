@@ -11,7 +11,7 @@ import asyncio
 import logging
 import ssl
 import time
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping, Union
 
 import httpx
 
@@ -39,6 +39,10 @@ from .verdict import parse_json_body, verdict_from_http_proxy, verdict_from_resu
 
 log = logging.getLogger("akto.connector")
 
+#: An envelope, or what builds one: built only when the call really goes out (not when the request's
+#: budget is spent or the breaker decides at once), so a decision under a stall costs next to nothing.
+EnvelopeSource = Union[Envelope, Callable[[], Envelope]]
+
 
 class EngineClient:
     """Async client for ``/api/http-proxy`` and ``/api/validate/*`` with a total deadline per call."""
@@ -50,7 +54,10 @@ class EngineClient:
         self.background = BackgroundTasks(settings.max_background_tasks, self.failure_log)
         #: Shared by every flow of this connector instance: decides at once while the engine is stalled.
         self.breaker = CircuitBreaker(failures=settings.breaker_failures, window_s=settings.guardrail_timeout,
-                                      backoff_s=settings.breaker_backoff_s)
+                                      backoff_s=settings.breaker_backoff_s, on_open=self._cut_waiting_calls)
+        #: The deadlines of the calls now waiting on the engine: the breaker's opening ends them all at once.
+        self._waiting: set[asyncio.Timeout] = set()
+        self._cut: set[asyncio.Timeout] = set()
         # httpx's own timeout is a backstop per phase; the real bound is the asyncio deadline in _post.
         self._http = httpx.AsyncClient(
             base_url=settings.akto_base_url,
@@ -84,11 +91,22 @@ class EngineClient:
             params[AKTO_CONNECTOR] = self.settings.connector
         return params
 
-    def budget(self) -> RequestBudget:
-        """A fresh engine-time budget for one request (its phases share it)."""
-        return RequestBudget(self.settings.guardrail_timeout)
+    def budget(self, arrived_at: float | None = None) -> RequestBudget:
+        """A fresh engine-time budget for one request (its phases share it), started when the host had the
+        whole request (``arrived_at``, a ``time.time()`` stamp) when the host tells."""
+        return RequestBudget.since(self.settings.guardrail_timeout, arrived_at)
 
-    async def check(self, envelope: Envelope, *, direction: Direction = "request", ingest: bool = False,
+    def _cut_waiting_calls(self) -> None:
+        """The breaker opened: every call still waiting on the stalled engine is decided now (its deadline
+        moves to now, so it fails as a timeout through the one path every timeout takes)."""
+        if self._waiting:
+            now = asyncio.get_running_loop().time()
+            for deadline in self._waiting:
+                if not deadline.expired():  # an expiring one times out anyway
+                    deadline.reschedule(now)
+                    self._cut.add(deadline)
+
+    async def check(self, envelope: EnvelopeSource, *, direction: Direction = "request", ingest: bool = False,
                     budget: RequestBudget | None = None) -> Verdict:
         """Ask ``/api/http-proxy`` for a verdict on one direction (optionally recording it too).
 
@@ -123,7 +141,7 @@ class EngineClient:
             url = self._urls[key] = self._http.base_url.join(path.lstrip("/")).copy_merge_params(dict(params))
         return url
 
-    async def _post(self, path: str, envelope: Envelope, params: Mapping[str, str],
+    async def _post(self, path: str, envelope: EnvelopeSource, params: Mapping[str, str],
                     budget: RequestBudget | None = None) -> Any:
         try:
             return await self._post_once(path, envelope, params, budget)
@@ -132,7 +150,7 @@ class EngineClient:
                 budget.failed = True
             raise
 
-    async def _post_once(self, path: str, envelope: Envelope, params: Mapping[str, str],
+    async def _post_once(self, path: str, envelope: EnvelopeSource, params: Mapping[str, str],
                          budget: RequestBudget | None) -> Any:
         timeout = self.settings.guardrail_timeout
         if budget is not None:
@@ -141,17 +159,27 @@ class EngineClient:
             timeout = min(timeout, budget.left_s)
         if not self.breaker.allow():
             raise EngineFailure(FailureKind.TIMEOUT, f"engine known stalled (circuit open, next probe in {self.breaker.retry_in():.1f}s)")
+        if callable(envelope):
+            envelope = envelope()
         content = envelope.model_dump_json().encode()
         url = self._url(path, params)
         started = time.monotonic()
+        deadline = asyncio.timeout(timeout)
         try:
-            async with asyncio.timeout(timeout):
-                if self._direct is not None:
-                    request = httpx.Request("POST", url, content=content, headers=self._headers)
-                    response = await self._direct.handle_async_request(request)
-                else:
-                    response = await self._http.post(url, content=content)
+            self._waiting.add(deadline)
+            try:
+                async with deadline:
+                    if self._direct is not None:
+                        request = httpx.Request("POST", url, content=content, headers=self._headers)
+                        response = await self._direct.handle_async_request(request)
+                    else:
+                        response = await self._http.post(url, content=content)
+            finally:
+                self._waiting.discard(deadline)
         except (TimeoutError, httpx.TimeoutException):
+            if deadline in self._cut:
+                raise EngineFailure(FailureKind.TIMEOUT, "engine known stalled (the circuit opened while this call "
+                                    f"waited {time.monotonic() - started:.2f}s)") from None
             self.breaker.on_timeout()
             raise EngineFailure(FailureKind.TIMEOUT, f"engine gave no answer within {timeout:g}s") from None
         except httpx.TransportError as exc:
@@ -163,6 +191,7 @@ class EngineClient:
             self.breaker.abandon()
             raise
         finally:
+            self._cut.discard(deadline)
             if budget is not None:
                 budget.charge(time.monotonic() - started)
         self.breaker.on_answer()
