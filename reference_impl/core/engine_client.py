@@ -28,7 +28,7 @@ from akto_wire import (
     validate_path,
 )
 
-from .aiohttp_transport import AiohttpTransport, TLSVerificationError
+from .aiohttp_transport import AiohttpTransport, RawAnswer, TLSVerificationError
 from .background import BackgroundTasks
 from .breaker import CircuitBreaker
 from .budget import RequestBudget
@@ -75,10 +75,13 @@ class EngineClient:
         #: hooks) cost CPU per call in the host's one event loop and do nothing for a fixed engine URL.
         #: Any other transport (httpx's own) goes through the client. Both raise httpx's exception types.
         self._direct = transport if isinstance(transport, AiohttpTransport) else None
-        self._headers = httpx.Headers(self._http.headers)
+        #: The direct path's headers: the client's, but asking for an identity answer, since aiohttp hands the
+        #: bytes over undecoded (a verdict is a few hundred bytes: compressing it saves nothing).
+        self._headers = [(name, value) for name, value in self._http.headers.multi_items()
+                         if name.lower() not in ("host", "accept-encoding")] + [("accept-encoding", "identity")]
         #: Full URLs by (path, query): httpx parses and merges a relative path and its params on every call
         #: (~0.3 ms of CPU); the few routes and flag sets a connector uses are built once.
-        self._urls: dict[tuple[str, tuple[tuple[str, str], ...]], httpx.URL] = {}
+        self._urls: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}
 
     async def aclose(self) -> None:
         await self.background.drain(timeout=self.settings.guardrail_timeout)
@@ -134,11 +137,11 @@ class EngineClient:
         except EngineFailure as failure:
             self.failure_log.warning(f"ingest {failure.kind.value}", "akto: ingest failed (%s): %s", failure.kind.value, failure)
 
-    def _url(self, path: str, params: Mapping[str, str]) -> httpx.URL:
+    def _url(self, path: str, params: Mapping[str, str]) -> str:
         key = (path, tuple(params.items()))
         url = self._urls.get(key)
         if url is None:
-            url = self._urls[key] = self._http.base_url.join(path.lstrip("/")).copy_merge_params(dict(params))
+            url = self._urls[key] = str(self._http.base_url.join(path.lstrip("/")).copy_merge_params(dict(params)))
         return url
 
     async def _post(self, path: str, envelope: EnvelopeSource, params: Mapping[str, str],
@@ -170,10 +173,10 @@ class EngineClient:
             try:
                 async with deadline:
                     if self._direct is not None:
-                        request = httpx.Request("POST", url, content=content, headers=self._headers)
-                        response = await self._direct.handle_async_request(request)
+                        answer = await self._direct.post(url, content, self._headers)
                     else:
                         response = await self._http.post(url, content=content)
+                        answer = RawAnswer(response.status_code, response.headers.raw, response.content)
             finally:
                 self._waiting.discard(deadline)
         except (TimeoutError, httpx.TimeoutException):
@@ -195,11 +198,11 @@ class EngineClient:
             if budget is not None:
                 budget.charge(time.monotonic() - started)
         self.breaker.on_answer()
-        if response.status_code in (401, 403):
-            raise EngineFailure(FailureKind.AUTH, f"engine refused credentials ({response.status_code})", status=response.status_code)
-        if not response.is_success:
-            raise EngineFailure(FailureKind.SERVER_ERROR, f"engine answered HTTP {response.status_code}", status=response.status_code)
-        return parse_json_body(response.content, response.headers.get("content-type"))
+        if answer.status in (401, 403):
+            raise EngineFailure(FailureKind.AUTH, f"engine refused credentials ({answer.status})", status=answer.status)
+        if not 200 <= answer.status < 300:
+            raise EngineFailure(FailureKind.SERVER_ERROR, f"engine answered HTTP {answer.status}", status=answer.status)
+        return parse_json_body(answer.content, answer.content_type)
 
 
 def _tls_verification_failed(exc: BaseException) -> bool:

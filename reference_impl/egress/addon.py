@@ -162,10 +162,10 @@ class AktoGuardrails:
         if not self._response_inspected(flow):
             return
         assert flow.response is not None and self.settings is not None
-        if "text/event-stream" not in flow.response.headers.get("content-type", "").lower():
+        if b"text/event-stream" not in _raw_header(flow.response.headers, b"content-type").lower():
             return  # buffered: the response hook checks it whole
         try:
-            decoder = StreamDecoder(flow.response.headers.get("content-encoding", ""))
+            decoder = StreamDecoder(_raw_header(flow.response.headers, b"content-encoding").decode("latin-1"))
         except ValueError as exc:
             log.error("akto egress: stream not inspected: %s", exc)
             return
@@ -329,6 +329,15 @@ def _bind_loopback_by_default() -> None:
 def _header_pairs(headers: http.Headers) -> list[tuple[str, str]]:
     """Header pairs from the raw fields: mitmproxy's mapping view costs a lookup per name (1 ms a flow)."""
     return [(name.decode("latin-1"), value.decode("latin-1")) for name, value in headers.fields]
+
+
+def _raw_header(headers: http.Headers, name: bytes) -> bytes:
+    """The first value of a (lower-case) header from the raw fields: ``headers.get`` decodes and compares
+    every field through mitmproxy's multidict view, about 0.2 ms per flow at 50 agents."""
+    for field, value in headers.fields:
+        if field.lower() == name:
+            return value
+    return b""
 
 
 def _ip(peername: Any) -> str:
