@@ -82,6 +82,8 @@ class EngineClient:
         #: Full URLs by (path, query): httpx parses and merges a relative path and its params on every call
         #: (~0.3 ms of CPU); the few routes and flag sets a connector uses are built once.
         self._urls: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}
+        #: :meth:`check`'s URL by (direction, ingest): its two or three flag sets, without a dict per call.
+        self._check_urls: dict[tuple[str, bool], str] = {}
 
     async def aclose(self) -> None:
         await self.background.drain(timeout=self.settings.guardrail_timeout)
@@ -115,17 +117,20 @@ class EngineClient:
 
         With a ``budget``, the call waits at most what is left of it, and fails at once when the request's
         budget is spent or an earlier call of the request failed."""
-        flags = {GUARDRAILS: direction == "request", RESPONSE_GUARDRAILS: direction == "response", INGEST_DATA: ingest}
-        body = await self._post(HTTP_PROXY_PATH, envelope, self.query(**flags), budget)
+        url = self._check_urls.get((direction, ingest))
+        if url is None:
+            flags = {GUARDRAILS: direction == "request", RESPONSE_GUARDRAILS: direction == "response", INGEST_DATA: ingest}
+            url = self._check_urls[(direction, ingest)] = self._url(HTTP_PROXY_PATH, self.query(**flags))
+        body = await self._post(url, envelope, budget)
         return verdict_from_http_proxy(body, direction)
 
     async def validate(self, envelope: Envelope, *, direction: Direction = "request") -> Verdict:
         """Ask the guardrails-service routes (``/api/validate/*``), which answer the bare verdict."""
-        return verdict_from_result(await self._post(validate_path(direction), envelope, {}), "request")
+        return verdict_from_result(await self._post(self._url(validate_path(direction), {}), envelope), "request")
 
     async def ingest(self, envelope: Envelope, **flags: bool) -> None:
         """Record traffic (``ingest_data=true`` plus any extra flags); the answer is only checked for errors."""
-        await self._post(HTTP_PROXY_PATH, envelope, self.query(**{INGEST_DATA: True, **flags}))
+        await self._post(self._url(HTTP_PROXY_PATH, self.query(**{INGEST_DATA: True, **flags})), envelope)
 
     def ingest_in_background(self, envelope: Envelope, what: str = "ingest", **flags: bool) -> bool:
         """Fire-and-forget :meth:`ingest`, bounded by ``max_background_tasks``."""
@@ -144,17 +149,15 @@ class EngineClient:
             url = self._urls[key] = str(self._http.base_url.join(path.lstrip("/")).copy_merge_params(dict(params)))
         return url
 
-    async def _post(self, path: str, envelope: EnvelopeSource, params: Mapping[str, str],
-                    budget: RequestBudget | None = None) -> Any:
+    async def _post(self, url: str, envelope: EnvelopeSource, budget: RequestBudget | None = None) -> Any:
         try:
-            return await self._post_once(path, envelope, params, budget)
+            return await self._post_once(url, envelope, budget)
         except EngineFailure:
             if budget is not None:
                 budget.failed = True
             raise
 
-    async def _post_once(self, path: str, envelope: EnvelopeSource, params: Mapping[str, str],
-                         budget: RequestBudget | None) -> Any:
+    async def _post_once(self, url: str, envelope: EnvelopeSource, budget: RequestBudget | None) -> Any:
         timeout = self.settings.guardrail_timeout
         if budget is not None:
             if budget.spent:
@@ -165,7 +168,6 @@ class EngineClient:
         if callable(envelope):
             envelope = envelope()
         content = envelope.model_dump_json().encode()
-        url = self._url(path, params)
         started = time.monotonic()
         deadline = asyncio.timeout(timeout)
         try:
