@@ -129,8 +129,8 @@ class AktoGuardrails:
     # --- request phase -----------------------------------------------------------------------------
 
     async def request(self, flow: http.HTTPFlow) -> None:
-        flow.metadata[HOST] = flow.request.pretty_host
-        if flow.response is not None or not (self.inspects(flow.request.host) or self.inspects(flow.request.pretty_host)):
+        host = flow.metadata[HOST] = flow.request.pretty_host  # a header lookup: read once
+        if flow.response is not None or not (self.inspects(flow.request.host) or self.inspects(host)):
             return
         body = parse_json_body(flow.request.content) if flow.request.stream is False else None
         if body is None:
