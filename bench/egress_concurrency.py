@@ -1,9 +1,19 @@
-"""Egress addon at 50 agents: mitmdump alone vs mitmdump + the addon (instant engine), side by side (issue 12.2).
+"""Egress at 50 agents: mitmdump alone, with our addon, and with a third-party addon, side by side (issue 12).
 
-Both proxies run at once (the test router re-targets api.openai.com to the fake LLM); rounds alternate
-between them. Printed per variant: req/s and the proxy process's CPU per request (user + system). The
-CPU ratio is the throughput ratio a CPU-bound proxy reaches; req/s depends on what else the machine runs.
-A first step of issue 12.3's per-connector bench: no 100 ms / stalled engine and no third-party file yet.
+Every proxy runs at once (the test router re-targets api.openai.com to the fake LLM) and rounds rotate
+between them, so a neighbour's burst hits them alike. For each engine behaviour:
+
+* ``0 ms`` and ``100 ms`` (a ``fixed_delay`` fault on every engine call): ``--agents`` clients in a closed
+  loop for ``--seconds`` per round; req/s, p50/p99 and the proxy process's CPU per request (user +
+  system). The CPU ratio is the throughput ratio a CPU-bound proxy reaches, whatever else the machine runs.
+* ``stalled`` (the ``hang`` fault): ``--agents`` clients at once, ``--stall-turns`` requests each, against
+  each guarded proxy: the time to decide every request (p50 / p99 / max); an answer other than the fail
+  mode's (200 under fail_open, 503 under fail_closed) counts as an error. mitmdump alone
+  has no engine to wait on, so it has no row there.
+
+``--third-party-addon FILE`` adds the addon file a user has (e.g. Akto's published ``akto_guardrails.py``);
+it is configured through the same environment variables as ours (harness/connectors/egress.py) and never
+committed here. Our addon runs with ``--fail-mode`` (fail_open) and ``--timeout-s`` (1 s).
 """
 
 from __future__ import annotations
@@ -13,65 +23,172 @@ import asyncio
 import json
 import statistics
 import time
-from typing import Sequence
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any, Sequence
 
-import httpx
 import psutil
 
+from bench._common import Check, console, machine_notes, print_checks, print_comparison
+from bench.rawhttp import RawHttpPool
 from bench.servers import engine_process
+from harness.connectors.base import ConnectorConfig
+from harness.connectors.egress import addon_env
 from harness.fakes.llm import FakeLLMServer
 from harness.hosts.mitmdump import EGRESS_ADDON, ROUTE_ADDON, MitmDump
 from harness.payloads import ALLOW_PROMPT
+from harness.timing import Timings
 
+TARGET_CPU_RATIO = 0.70
+STALL_MARGIN_S = 0.25
 BODY = json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": ALLOW_PROMPT}]}).encode()
-HEADERS = {"host": "api.openai.com", "content-type": "application/json"}
+ALONE, OURS, THIRD_PARTY = "mitmdump", "mitmdump+addon", "mitmdump+third-party"
+ENGINE_FAULTS: dict[str, dict[str, Any] | None] = {"0 ms": None, "100 ms": {"type": "fixed_delay", "ms": 100}}
 
 
-async def _load(proxy_url: str, seconds: float, agents: int) -> tuple[int, float]:
-    done = 0
-    end = time.perf_counter() + seconds
-    limits = httpx.Limits(max_connections=agents, max_keepalive_connections=agents)
-    async with httpx.AsyncClient(limits=limits, timeout=30, trust_env=False) as client:
+class ProxyPool(RawHttpPool):
+    """Keep-alive connections to the proxy, each request addressed to the provider's host."""
+
+    def request_bytes(self, body: bytes, content_type: str = "application/json", method: str = "POST") -> bytes:
+        head = (f"{method} /v1/chat/completions HTTP/1.1\r\nhost: api.openai.com\r\ncontent-type: {content_type}\r\n"
+                f"content-length: {len(body)}\r\n\r\n")
+        return head.encode("latin-1") + body
+
+
+async def _for_seconds(proxy_url: str, agents: int, seconds: float) -> Timings:
+    """``agents`` clients in a closed loop for ``seconds``: one timing per request, errors counted."""
+    timings = Timings()
+    async with ProxyPool(proxy_url, agents) as pool:
+        call = pool.caller(BODY)
+        end = time.perf_counter() + seconds
+
         async def agent() -> None:
-            nonlocal done
             while time.perf_counter() < end:
-                answer = await client.post(f"{proxy_url}/v1/chat/completions", content=BODY, headers=HEADERS)
-                if answer.status_code != 200:
-                    raise RuntimeError(f"proxy answered {answer.status_code}: {answer.text[:200]}")
-                done += 1
+                started = time.perf_counter_ns()
+                try:
+                    await call()
+                except Exception:  # a failed request is a counted outcome
+                    timings.record_error()
+                    continue
+                timings.record_ns(time.perf_counter_ns() - started)
 
-        started = time.perf_counter()
+        began = time.perf_counter()
         await asyncio.gather(*(agent() for _ in range(agents)))
-        return done, time.perf_counter() - started
+        timings.wall_s = time.perf_counter() - began
+    return timings
+
+
+async def _at_once(proxy_url: str, agents: int, turns: int, expect_status: int) -> Timings:
+    """``agents`` clients at once, ``turns`` requests each: every request's time to decide (a request
+    answered with another status than the fail mode's is counted as an error)."""
+    timings = Timings()
+    async with ProxyPool(proxy_url, agents) as pool:
+        call = pool.caller(BODY, expect_status=expect_status)
+
+        async def agent() -> None:
+            for _ in range(turns):
+                started = time.perf_counter_ns()
+                try:
+                    await call()
+                except Exception:
+                    timings.record_error()
+                    continue
+                timings.record_ns(time.perf_counter_ns() - started)
+
+        began = time.perf_counter()
+        await asyncio.gather(*(agent() for _ in range(agents)))
+        timings.wall_s = time.perf_counter() - began
+    return timings
+
+
+def _cpu_s(proxy: MitmDump) -> float:
+    times = psutil.Process(proxy.process.proc.pid).cpu_times()  # type: ignore[union-attr]
+    return times.user + times.system
+
+
+def _throughput(proxies: dict[str, MitmDump], args: argparse.Namespace) -> tuple[dict[str, Timings], dict[str, float]]:
+    """Rotating rounds over the proxies: merged timings and the median CPU ms per request."""
+    merged = {name: Timings(name=name) for name in proxies}
+    cpu_ms: dict[str, list[float]] = {name: [] for name in proxies}
+    names = list(proxies)
+    for round_number in range(args.rounds + 1):  # round 0 warms every proxy up and is thrown away
+        for name in names[round_number % len(names):] + names[:round_number % len(names)]:
+            proxy = proxies[name]
+            before = _cpu_s(proxy)
+            timings = asyncio.run(_for_seconds(proxy.proxy_url, args.agents, args.seconds))
+            done = timings.count + timings.errors
+            if round_number and done:
+                merged[name].merge(timings)
+                cpu_ms[name].append((_cpu_s(proxy) - before) / done * 1000)
+    return merged, {name: statistics.median(values) if values else float("nan") for name, values in cpu_ms.items()}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench egress_concurrency", description=__doc__.split("\n")[0])
     parser.add_argument("--agents", type=int, default=50)
-    parser.add_argument("--seconds", type=float, default=8)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=6, help="per round and proxy")
+    parser.add_argument("--rounds", type=int, default=3, help="measured rounds (after one warm-up round)")
+    parser.add_argument("--stall-turns", type=int, default=3, help="requests per agent under the stalled engine")
+    parser.add_argument("--timeout-s", type=int, default=1, help="the addons' engine timeout under the stall")
+    parser.add_argument("--fail-mode", choices=["fail_open", "fail_closed"], default="fail_open")
+    parser.add_argument("--third-party-addon", type=Path, help="another egress addon file to compare (yours)")
+    parser.add_argument("--engine", choices=list(ENGINE_FAULTS), action="append",
+                        help="engine behaviours to measure throughput under (default: all)")
+    parser.add_argument("--no-stall", action="store_true", help="skip the stalled-engine phase")
+    parser.add_argument("--json", type=Path, help="write the numbers here")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args(argv)
-    results: dict[str, list[tuple[float, float]]] = {"mitmdump": [], "mitmdump+addon": []}
-    with engine_process() as engine, FakeLLMServer() as llm:
+    if args.third_party_addon is not None and not args.third_party_addon.is_file():
+        parser.error(f"--third-party-addon {args.third_party_addon}: no such file")
+
+    console.print(machine_notes())
+    report: dict[str, Any] = {"agents": args.agents, "throughput": {}, "stall": {}}
+    checks: list[Check] = []
+    with engine_process() as engine, FakeLLMServer() as llm, ExitStack() as stack:
         options = {"route_map": f"api.openai.com=http://127.0.0.1:{llm.port}", "connection_strategy": "lazy",
                    "flow_detail": 0}
-        with MitmDump([ROUTE_ADDON], options=options) as bare, \
-                MitmDump([EGRESS_ADDON, ROUTE_ADDON], options=options, env={"AKTO_URL": engine.url}) as guarded:
-            for round_number in range(args.rounds):
-                for name, proxy in (("mitmdump", bare), ("mitmdump+addon", guarded)):
-                    process = psutil.Process(proxy.process.proc.pid)  # type: ignore[union-attr]
-                    cpu_before = sum(process.cpu_times()[:2])
-                    done, took = asyncio.run(_load(proxy.proxy_url, args.seconds, args.agents))
-                    cpu_ms = (sum(process.cpu_times()[:2]) - cpu_before) / done * 1000
-                    results[name].append((done / took, cpu_ms))
-                    print(f"round {round_number}: {name:<15} {done / took:7.0f} req/s  proxy CPU {cpu_ms:.2f} ms/request")
-    rate = {name: statistics.median(r for r, _ in runs) for name, runs in results.items()}
-    cpu = {name: statistics.median(c for _, c in runs) for name, runs in results.items()}
-    print(f"median: mitmdump {rate['mitmdump']:.0f} req/s ({cpu['mitmdump']:.2f} ms CPU), "
-          f"+addon {rate['mitmdump+addon']:.0f} req/s ({cpu['mitmdump+addon']:.2f} ms CPU)")
-    print(f"ratio req/s {rate['mitmdump+addon'] / rate['mitmdump']:.2f}, "
-          f"ratio CPU per request (CPU-bound throughput) {cpu['mitmdump'] / cpu['mitmdump+addon']:.2f} (target >= 0.70)")
-    return 0
+        env = addon_env(ConnectorConfig(fail_mode=args.fail_mode, timeout_s=args.timeout_s), engine.url)
+        addons = {OURS: EGRESS_ADDON, **({THIRD_PARTY: args.third_party_addon} if args.third_party_addon else {})}
+        proxies = {ALONE: stack.enter_context(MitmDump([ROUTE_ADDON], options=options))}
+        for name, addon in addons.items():
+            proxies[name] = stack.enter_context(MitmDump([addon, ROUTE_ADDON], options=options, env=env))
+        admin = engine.client()
+        for behaviour in args.engine or list(ENGINE_FAULTS):
+            admin.reset()
+            if ENGINE_FAULTS[behaviour] is not None:
+                admin.add_fault(ENGINE_FAULTS[behaviour])
+            merged, cpu = _throughput(proxies, args)
+            print_comparison(merged, baseline=ALONE, title=f"engine {behaviour}, {args.agents} agents")
+            for name, ms in cpu.items():
+                console.print(f"  {name:<22} proxy CPU {ms:.2f} ms/request  (CPU ratio vs alone {cpu[ALONE] / ms:.2f})")
+            report["throughput"][behaviour] = {name: {"rps": t.summary().rps, "p50_ms": t.summary().p50,
+                                                      "p99_ms": t.summary().p99, "cpu_ms": cpu[name]}
+                                               for name, t in merged.items()}
+            if behaviour == "0 ms":
+                ratio = cpu[ALONE] / cpu[OURS]
+                checks.append(Check("our addon keeps mitmdump's CPU-bound throughput (engine 0 ms)",
+                                    f"{ratio:.2f}", f">= {TARGET_CPU_RATIO}", ratio >= TARGET_CPU_RATIO))
+        if not args.no_stall:
+            admin.reset()
+            admin.add_fault({"type": "hang", "max_ms": 120_000})
+            stalled: dict[str, Timings] = {}
+            for name in addons:
+                expect = 200 if args.fail_mode == "fail_open" else 503
+                timings = asyncio.run(_at_once(proxies[name].proxy_url, args.agents, args.stall_turns, expect))
+                stalled[name] = timings
+                report["stall"][name] = {"max_ms": timings.summary().max_ms, "p50_ms": timings.summary().p50,
+                                         "p99_ms": timings.summary().p99, "errors": timings.errors}
+            print_comparison(stalled, baseline=OURS, title=f"time to decide, engine stalled, timeout {args.timeout_s}s")
+            slowest = stalled[OURS].summary().max_ms / 1000
+            checks.append(Check("our addon decides every request under a stall, as its fail mode says",
+                                f"slowest {slowest:.3f}s, {stalled[OURS].errors} other answers",
+                                f"<= {args.timeout_s + STALL_MARGIN_S:g}s, 0",
+                                slowest <= args.timeout_s + STALL_MARGIN_S and not stalled[OURS].errors))
+            admin.reset()
+    ok = print_checks(checks)
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2))
+    return 0 if ok or not args.strict else 1
 
 
 if __name__ == "__main__":

@@ -10,6 +10,10 @@ timeout): that many calls overlapping in time means a stall under load, not one 
 Open, it fails calls at once; after ``backoff_s`` (doubling up to ``max_backoff_s``) one call goes through
 as a probe (half-open); an answer from the engine closes it, another timeout opens it again. Each state
 change is logged once.
+
+Opening also tells ``on_open`` (the engine client), which decides every call still waiting on the engine at
+once: under load, 50 calls started together and each would otherwise wait out its own timeout, and a host
+that answers them one after another would finish the last long after the timeout.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ class CircuitBreaker:
     """State shared by every flow of one connector instance (one event loop: no locks needed)."""
 
     def __init__(self, *, failures: int, window_s: float, backoff_s: float = 1.0, max_backoff_s: float = 30.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, on_open: Callable[[], None] | None = None) -> None:
         self.failures = failures
         self.window_s = window_s
         self.first_backoff_s = backoff_s
@@ -45,6 +49,7 @@ class CircuitBreaker:
         self.short_circuited = 0
         self._recent: deque[float] = deque(maxlen=max(failures, 1))
         self._probing = False
+        self._on_open = on_open
 
     @property
     def enabled(self) -> bool:
@@ -103,6 +108,8 @@ class CircuitBreaker:
         self.opened_at = now
         self._recent.clear()
         self._change(BreakerState.OPEN, why)
+        if self._on_open is not None:
+            self._on_open()
 
     def _change(self, state: BreakerState, why: str) -> None:
         if state is not self.state:

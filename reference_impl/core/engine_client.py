@@ -11,7 +11,7 @@ import asyncio
 import logging
 import ssl
 import time
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping, Union
 
 import httpx
 
@@ -28,7 +28,7 @@ from akto_wire import (
     validate_path,
 )
 
-from .aiohttp_transport import AiohttpTransport, TLSVerificationError
+from .aiohttp_transport import AiohttpTransport, RawAnswer, TLSVerificationError
 from .background import BackgroundTasks
 from .breaker import CircuitBreaker
 from .budget import RequestBudget
@@ -38,6 +38,10 @@ from .settings import EngineSettings
 from .verdict import parse_json_body, verdict_from_http_proxy, verdict_from_result
 
 log = logging.getLogger("akto.connector")
+
+#: An envelope, or what builds one: built only when the call really goes out (not when the request's
+#: budget is spent or the breaker decides at once), so a decision under a stall costs next to nothing.
+EnvelopeSource = Union[Envelope, Callable[[], Envelope]]
 
 
 class EngineClient:
@@ -50,7 +54,10 @@ class EngineClient:
         self.background = BackgroundTasks(settings.max_background_tasks, self.failure_log)
         #: Shared by every flow of this connector instance: decides at once while the engine is stalled.
         self.breaker = CircuitBreaker(failures=settings.breaker_failures, window_s=settings.guardrail_timeout,
-                                      backoff_s=settings.breaker_backoff_s)
+                                      backoff_s=settings.breaker_backoff_s, on_open=self._cut_waiting_calls)
+        #: The deadlines of the calls now waiting on the engine: the breaker's opening ends them all at once.
+        self._waiting: set[asyncio.Timeout] = set()
+        self._cut: set[asyncio.Timeout] = set()
         # httpx's own timeout is a backstop per phase; the real bound is the asyncio deadline in _post.
         self._http = httpx.AsyncClient(
             base_url=settings.akto_base_url,
@@ -68,10 +75,15 @@ class EngineClient:
         #: hooks) cost CPU per call in the host's one event loop and do nothing for a fixed engine URL.
         #: Any other transport (httpx's own) goes through the client. Both raise httpx's exception types.
         self._direct = transport if isinstance(transport, AiohttpTransport) else None
-        self._headers = httpx.Headers(self._http.headers)
+        #: The direct path's headers: the client's, but asking for an identity answer, since aiohttp hands the
+        #: bytes over undecoded (a verdict is a few hundred bytes: compressing it saves nothing).
+        self._headers = [(name, value) for name, value in self._http.headers.multi_items()
+                         if name.lower() not in ("host", "accept-encoding")] + [("accept-encoding", "identity")]
         #: Full URLs by (path, query): httpx parses and merges a relative path and its params on every call
         #: (~0.3 ms of CPU); the few routes and flag sets a connector uses are built once.
-        self._urls: dict[tuple[str, tuple[tuple[str, str], ...]], httpx.URL] = {}
+        self._urls: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}
+        #: :meth:`check`'s URL by (direction, ingest): its two or three flag sets, without a dict per call.
+        self._check_urls: dict[tuple[str, bool], str] = {}
 
     async def aclose(self) -> None:
         await self.background.drain(timeout=self.settings.guardrail_timeout)
@@ -84,27 +96,41 @@ class EngineClient:
             params[AKTO_CONNECTOR] = self.settings.connector
         return params
 
-    def budget(self) -> RequestBudget:
-        """A fresh engine-time budget for one request (its phases share it)."""
-        return RequestBudget(self.settings.guardrail_timeout)
+    def budget(self, arrived_at: float | None = None) -> RequestBudget:
+        """A fresh engine-time budget for one request (its phases share it), started when the host had the
+        whole request (``arrived_at``, a ``time.time()`` stamp) when the host tells."""
+        return RequestBudget.since(self.settings.guardrail_timeout, arrived_at)
 
-    async def check(self, envelope: Envelope, *, direction: Direction = "request", ingest: bool = False,
+    def _cut_waiting_calls(self) -> None:
+        """The breaker opened: every call still waiting on the stalled engine is decided now (its deadline
+        moves to now, so it fails as a timeout through the one path every timeout takes)."""
+        if self._waiting:
+            now = asyncio.get_running_loop().time()
+            for deadline in self._waiting:
+                if not deadline.expired():  # an expiring one times out anyway
+                    deadline.reschedule(now)
+                    self._cut.add(deadline)
+
+    async def check(self, envelope: EnvelopeSource, *, direction: Direction = "request", ingest: bool = False,
                     budget: RequestBudget | None = None) -> Verdict:
         """Ask ``/api/http-proxy`` for a verdict on one direction (optionally recording it too).
 
         With a ``budget``, the call waits at most what is left of it, and fails at once when the request's
         budget is spent or an earlier call of the request failed."""
-        flags = {GUARDRAILS: direction == "request", RESPONSE_GUARDRAILS: direction == "response", INGEST_DATA: ingest}
-        body = await self._post(HTTP_PROXY_PATH, envelope, self.query(**flags), budget)
+        url = self._check_urls.get((direction, ingest))
+        if url is None:
+            flags = {GUARDRAILS: direction == "request", RESPONSE_GUARDRAILS: direction == "response", INGEST_DATA: ingest}
+            url = self._check_urls[(direction, ingest)] = self._url(HTTP_PROXY_PATH, self.query(**flags))
+        body = await self._post(url, envelope, budget)
         return verdict_from_http_proxy(body, direction)
 
     async def validate(self, envelope: Envelope, *, direction: Direction = "request") -> Verdict:
         """Ask the guardrails-service routes (``/api/validate/*``), which answer the bare verdict."""
-        return verdict_from_result(await self._post(validate_path(direction), envelope, {}), "request")
+        return verdict_from_result(await self._post(self._url(validate_path(direction), {}), envelope), "request")
 
     async def ingest(self, envelope: Envelope, **flags: bool) -> None:
         """Record traffic (``ingest_data=true`` plus any extra flags); the answer is only checked for errors."""
-        await self._post(HTTP_PROXY_PATH, envelope, self.query(**{INGEST_DATA: True, **flags}))
+        await self._post(self._url(HTTP_PROXY_PATH, self.query(**{INGEST_DATA: True, **flags})), envelope)
 
     def ingest_in_background(self, envelope: Envelope, what: str = "ingest", **flags: bool) -> bool:
         """Fire-and-forget :meth:`ingest`, bounded by ``max_background_tasks``."""
@@ -116,24 +142,22 @@ class EngineClient:
         except EngineFailure as failure:
             self.failure_log.warning(f"ingest {failure.kind.value}", "akto: ingest failed (%s): %s", failure.kind.value, failure)
 
-    def _url(self, path: str, params: Mapping[str, str]) -> httpx.URL:
+    def _url(self, path: str, params: Mapping[str, str]) -> str:
         key = (path, tuple(params.items()))
         url = self._urls.get(key)
         if url is None:
-            url = self._urls[key] = self._http.base_url.join(path.lstrip("/")).copy_merge_params(dict(params))
+            url = self._urls[key] = str(self._http.base_url.join(path.lstrip("/")).copy_merge_params(dict(params)))
         return url
 
-    async def _post(self, path: str, envelope: Envelope, params: Mapping[str, str],
-                    budget: RequestBudget | None = None) -> Any:
+    async def _post(self, url: str, envelope: EnvelopeSource, budget: RequestBudget | None = None) -> Any:
         try:
-            return await self._post_once(path, envelope, params, budget)
+            return await self._post_once(url, envelope, budget)
         except EngineFailure:
             if budget is not None:
                 budget.failed = True
             raise
 
-    async def _post_once(self, path: str, envelope: Envelope, params: Mapping[str, str],
-                         budget: RequestBudget | None) -> Any:
+    async def _post_once(self, url: str, envelope: EnvelopeSource, budget: RequestBudget | None) -> Any:
         timeout = self.settings.guardrail_timeout
         if budget is not None:
             if budget.spent:
@@ -141,17 +165,26 @@ class EngineClient:
             timeout = min(timeout, budget.left_s)
         if not self.breaker.allow():
             raise EngineFailure(FailureKind.TIMEOUT, f"engine known stalled (circuit open, next probe in {self.breaker.retry_in():.1f}s)")
+        if callable(envelope):
+            envelope = envelope()
         content = envelope.model_dump_json().encode()
-        url = self._url(path, params)
         started = time.monotonic()
+        deadline = asyncio.timeout(timeout)
         try:
-            async with asyncio.timeout(timeout):
-                if self._direct is not None:
-                    request = httpx.Request("POST", url, content=content, headers=self._headers)
-                    response = await self._direct.handle_async_request(request)
-                else:
-                    response = await self._http.post(url, content=content)
+            self._waiting.add(deadline)
+            try:
+                async with deadline:
+                    if self._direct is not None:
+                        answer = await self._direct.post(url, content, self._headers)
+                    else:
+                        response = await self._http.post(url, content=content)
+                        answer = RawAnswer(response.status_code, response.headers.raw, response.content)
+            finally:
+                self._waiting.discard(deadline)
         except (TimeoutError, httpx.TimeoutException):
+            if deadline in self._cut:
+                raise EngineFailure(FailureKind.TIMEOUT, "engine known stalled (the circuit opened while this call "
+                                    f"waited {time.monotonic() - started:.2f}s)") from None
             self.breaker.on_timeout()
             raise EngineFailure(FailureKind.TIMEOUT, f"engine gave no answer within {timeout:g}s") from None
         except httpx.TransportError as exc:
@@ -163,14 +196,15 @@ class EngineClient:
             self.breaker.abandon()
             raise
         finally:
+            self._cut.discard(deadline)
             if budget is not None:
                 budget.charge(time.monotonic() - started)
         self.breaker.on_answer()
-        if response.status_code in (401, 403):
-            raise EngineFailure(FailureKind.AUTH, f"engine refused credentials ({response.status_code})", status=response.status_code)
-        if not response.is_success:
-            raise EngineFailure(FailureKind.SERVER_ERROR, f"engine answered HTTP {response.status_code}", status=response.status_code)
-        return parse_json_body(response.content, response.headers.get("content-type"))
+        if answer.status in (401, 403):
+            raise EngineFailure(FailureKind.AUTH, f"engine refused credentials ({answer.status})", status=answer.status)
+        if not 200 <= answer.status < 300:
+            raise EngineFailure(FailureKind.SERVER_ERROR, f"engine answered HTTP {answer.status}", status=answer.status)
+        return parse_json_body(answer.content, answer.content_type)
 
 
 def _tls_verification_failed(exc: BaseException) -> bool:

@@ -28,8 +28,9 @@ from mitmproxy import ctx, exceptions, hooks, http, tls
 from mitmproxy.proxy import commands
 from mitmproxy.proxy.layers import http as http_layers
 
-from akto_wire import Envelope, Verdict
+from akto_wire import Verdict
 from reference_impl.core import ConfigError, EngineClient, EngineFailure, on_failure
+from reference_impl.core.engine_client import EnvelopeSource
 from reference_impl.core.aiohttp_transport import AiohttpTransport
 from reference_impl.core.masking import MASKING_FAILED_REASON
 from reference_impl.egress.payload import (
@@ -128,20 +129,21 @@ class AktoGuardrails:
     # --- request phase -----------------------------------------------------------------------------
 
     async def request(self, flow: http.HTTPFlow) -> None:
-        flow.metadata[HOST] = flow.request.pretty_host
-        if flow.response is not None or not (self.inspects(flow.request.host) or self.inspects(flow.request.pretty_host)):
+        host = flow.metadata[HOST] = flow.request.pretty_host  # a header lookup: read once
+        if flow.response is not None or not (self.inspects(flow.request.host) or self.inspects(host)):
             return
         body = parse_json_body(flow.request.content) if flow.request.stream is False else None
         if body is None:
             return  # no JSON body (GET /v1/models, uploads): nothing to judge
         assert self.settings is not None and self.engine is not None
         flow.metadata[INSPECTED] = True
-        flow.metadata[BUDGET] = self.engine.budget()
+        # The request's deadline starts when mitmproxy had the whole request, not when this hook ran.
+        flow.metadata[BUDGET] = self.engine.budget(flow.request.timestamp_end)
         if isinstance(body, dict) and body.get("stream") is True:
             # Stream text is read as it passes: keep the encodings we can undo chunk by chunk.
             flow.request.headers["accept-encoding"] = "gzip, deflate"
         sent = flow.metadata[SENT_PAYLOAD] = request_payload(body)
-        verdict = await self._phase_verdict(flow, self._envelope(flow, sent), "request")
+        verdict = await self._phase_verdict(flow, lambda: self._envelope(flow, sent), "request")
         if verdict is None:
             return
         if verdict.modified and verdict.modified_payload and verdict.modified_payload != sent:
@@ -160,10 +162,10 @@ class AktoGuardrails:
         if not self._response_inspected(flow):
             return
         assert flow.response is not None and self.settings is not None
-        if "text/event-stream" not in flow.response.headers.get("content-type", "").lower():
+        if b"text/event-stream" not in _raw_header(flow.response.headers, b"content-type").lower():
             return  # buffered: the response hook checks it whole
         try:
-            decoder = StreamDecoder(flow.response.headers.get("content-encoding", ""))
+            decoder = StreamDecoder(_raw_header(flow.response.headers, b"content-encoding").decode("latin-1"))
         except ValueError as exc:
             log.error("akto egress: stream not inspected: %s", exc)
             return
@@ -191,8 +193,8 @@ class AktoGuardrails:
         text = flow.response.get_text(strict=False)
         if not text:
             return
-        envelope = self._envelope(flow, flow.metadata[SENT_PAYLOAD], response_text=text)
-        verdict = await self._phase_verdict(flow, envelope, "response")
+        sent = flow.metadata[SENT_PAYLOAD]
+        verdict = await self._phase_verdict(flow, lambda: self._envelope(flow, sent, response_text=text), "response")
         if verdict is None:
             return
         if verdict.modified and verdict.modified_payload and verdict.modified_payload != text:
@@ -208,7 +210,7 @@ class AktoGuardrails:
             flow.response.text = json.dumps(new_body, ensure_ascii=False)
             log.info("akto egress: response modified by guardrails")
 
-    async def _phase_verdict(self, flow: http.HTTPFlow, envelope: Envelope, phase: Literal["request", "response"]) -> Verdict | None:
+    async def _phase_verdict(self, flow: http.HTTPFlow, envelope: EnvelopeSource, phase: Literal["request", "response"]) -> Verdict | None:
         """The engine's verdict on one phase, or None when the flow is settled: the engine failed (the fail
         mode decided) or the verdict blocks (answered 403). A flag that does not block is only logged."""
         try:
@@ -241,7 +243,7 @@ class AktoGuardrails:
         assert self.engine is not None and self.settings is not None
         budget = flow.metadata.get(BUDGET) if awaited else None
         try:
-            verdict = await self.engine.check(self._batch_envelope(flow, text), direction="response", ingest=True, budget=budget)
+            verdict = await self.engine.check(lambda: self._batch_envelope(flow, text), direction="response", ingest=True, budget=budget)
         except EngineFailure as failure:
             decision = on_failure(failure, self.settings.fail_mode)
             self.engine.failure_log.warning(f"batch {failure.kind.value}", "akto egress: stream batch check failed (%s): %s",
@@ -327,6 +329,15 @@ def _bind_loopback_by_default() -> None:
 def _header_pairs(headers: http.Headers) -> list[tuple[str, str]]:
     """Header pairs from the raw fields: mitmproxy's mapping view costs a lookup per name (1 ms a flow)."""
     return [(name.decode("latin-1"), value.decode("latin-1")) for name, value in headers.fields]
+
+
+def _raw_header(headers: http.Headers, name: bytes) -> bytes:
+    """The first value of a (lower-case) header from the raw fields: ``headers.get`` decodes and compares
+    every field through mitmproxy's multidict view, about 0.2 ms per flow at 50 agents."""
+    for field, value in headers.fields:
+        if field.lower() == name:
+            return value
+    return b""
 
 
 def _ip(peername: Any) -> str:

@@ -112,8 +112,12 @@ class AktoGuardrail(CustomGuardrail):
         if not has_text(data):
             return data
         envelope = request_envelope(data, self.settings)
+        # The deadline starts when the proxy received the request (LiteLLM stamps it), not when this hook
+        # runs: under load the proxy queues requests before its hooks run.
+        arrived_at = (data.get("proxy_server_request") or {}).get("arrival_time")
+        budget = self.engine.budget(arrived_at if isinstance(arrived_at, (int, float)) else None)
         try:
-            verdict = await self.engine.check(envelope, direction="request", ingest=False)
+            verdict = await self.engine.check(envelope, direction="request", ingest=False, budget=budget)
         except EngineFailure as failure:
             decision = on_failure(failure, self.settings.unreachable_fallback)
             key = f"request {failure.kind.value}"

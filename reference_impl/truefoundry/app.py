@@ -34,6 +34,7 @@ import argparse
 import logging
 import os
 import sys
+import time
 from dataclasses import dataclass
 from typing import Any, Literal, Mapping, Sequence
 from urllib.parse import parse_qs
@@ -127,7 +128,7 @@ class TrueFoundryApp:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
         elif scope["type"] == "http":
-            status, body = await self._route(scope, receive)
+            status, body = await self._route(scope, receive, time.time())
             await _respond(send, status, body)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
@@ -140,7 +141,7 @@ class TrueFoundryApp:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
-    async def _route(self, scope: Scope, receive: Receive) -> tuple[int, dict[str, Any]]:
+    async def _route(self, scope: Scope, receive: Receive, arrived_at: float) -> tuple[int, dict[str, Any]]:
         path = scope["path"].rstrip("/")
         if path == HEALTH_PATH:
             return 200, {"status": "ok"}
@@ -166,11 +167,12 @@ class TrueFoundryApp:
             self.counters.bad_calls += 1
             return 422, {"actionErrors": [str(exc)]}
         return await self.handle(call, sync=self.settings.default_sync if sync is None else sync,
-                                 streaming=bool(streaming) or call.streaming, answer=answer)
+                                 streaming=bool(streaming) or call.streaming, answer=answer, arrived_at=arrived_at)
 
-    async def handle(self, call: TrueFoundryCall, *, sync: bool, streaming: bool,
-                     answer: BlockAnswer = "akto") -> tuple[int, dict[str, Any]]:
-        """The decision flow for one readable call: (HTTP status, JSON body)."""
+    async def handle(self, call: TrueFoundryCall, *, sync: bool, streaming: bool, answer: BlockAnswer = "akto",
+                     arrived_at: float | None = None) -> tuple[int, dict[str, Any]]:
+        """The decision flow for one readable call: (HTTP status, JSON body). The engine deadline starts at
+        ``arrived_at`` (a ``time.time()`` stamp, when the server handed the request over) when given."""
         if streaming:
             self._ingest_previous_turn(call)
         if call.has_response:
@@ -182,12 +184,14 @@ class TrueFoundryApp:
             return _allowed(answer)
         if not sync:
             return _allowed(answer)
-        return await self._check_input(call, answer)
+        return await self._check_input(call, answer, arrived_at)
 
-    async def _check_input(self, call: TrueFoundryCall, answer: BlockAnswer) -> tuple[int, dict[str, Any]]:
+    async def _check_input(self, call: TrueFoundryCall, answer: BlockAnswer,
+                           arrived_at: float | None) -> tuple[int, dict[str, Any]]:
         self.counters.checked += 1
         try:
-            verdict = await self.engine.check(self._envelope(call), direction="request")
+            verdict = await self.engine.check(lambda: self._envelope(call), direction="request",
+                                              budget=self.engine.budget(arrived_at))
         except EngineFailure as failure:
             decision = on_failure(failure, self.settings.fail_mode)
             self.engine.failure_log.warning(f"request {failure.kind.value}", "akto truefoundry: engine call failed (%s): %s; %s",
