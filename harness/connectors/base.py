@@ -58,6 +58,9 @@ class ConnectorConfig(Strict):
     #: The connector also guards MCP tool calls (LiteLLM: ``pre_mcp_call`` / ``post_mcp_call`` entries and a
     #: fake MCP server in ``mcp_servers``); scenarios sending ``api: mcp`` traffic set it.
     mcp: bool = False
+    #: The connector's circuit breaker: open after this many overlapping timeouts (0: off). None: the
+    #: connector's default. Honoured by the TrueFoundry endpoint (``--breaker-failures``).
+    breaker_failures: int | None = Field(None, ge=0)
 
     def listen_port(self, index: int) -> int:
         """The fixed port for the connector's ``index``-th process, or 0 (a free one)."""

@@ -153,7 +153,7 @@ class TrueFoundryConnector(Connector):
         """The guardrail endpoint the gateway calls (conformance targets start their own)."""
         return TrueFoundryEndpoint(engine.url, fail_mode=config.fail_mode, timeout=timeout,
                                    account_id=config.account_id, vxlan_id=config.vxlan_id,
-                                   port=config.listen_port(1)).start()
+                                   breaker_failures=config.breaker_failures, port=config.listen_port(1)).start()
 
     def instance_engine(self, engine: EngineEndpoint) -> Any:
         """The engine namespace the scenarios script and read (the one the endpoint calls)."""

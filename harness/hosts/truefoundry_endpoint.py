@@ -53,6 +53,7 @@ class TrueFoundryEndpoint(ProcessService):
         startup_timeout: float = 20.0,
         log_dir: str | None = None,
         port: int = 0,
+        breaker_failures: int | None = None,
     ) -> None:
         self.akto_url = akto_url
         self.fixed_port = port  # 0: a free one
@@ -64,6 +65,8 @@ class TrueFoundryEndpoint(ProcessService):
             self.argv_options += ["--account-id", account_id]
         if vxlan_id is not None:
             self.argv_options += ["--vxlan-id", vxlan_id]
+        if breaker_failures is not None:
+            self.argv_options += ["--breaker-failures", str(breaker_failures)]
         self.env = {"AKTO_TFY_JWT_SECRET": jwt_secret or "", "AKTO_DI_REVOKED_TOKENS": revoked_tokens or "",
                     "AKTO_API_KEY": akto_api_key or "", "AKTO_GUARDRAIL_API_BASE": ""}
         self.startup_timeout = startup_timeout

@@ -365,6 +365,8 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--max-body-bytes", type=int, default=10 * 1024 * 1024, help="larger bodies get 413")
     parser.add_argument("--account-id", help="akto_account_id in records (env AKTO_ACCOUNT_ID, default 1000000)")
     parser.add_argument("--vxlan-id", help="akto_vxlan_id in records (env AKTO_VXLAN_ID, default 0)")
+    parser.add_argument("--breaker-failures", type=int, default=None, metavar="N",
+                        help="open the engine circuit after N overlapping timeouts (default 5; 0: no breaker)")
     parser.add_argument("--log-level", default="warning")
     parser.add_argument("--access-log", action="store_true", help="uvicorn access log (off: it costs latency)")
     return parser.parse_args(argv)
@@ -379,6 +381,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         options["akto_account_id"] = args.account_id
     if args.vxlan_id:
         options["akto_vxlan_id"] = args.vxlan_id
+    if args.breaker_failures is not None:
+        options["breaker_failures"] = args.breaker_failures
     try:
         if args.jwt_public_key_file:
             with open(args.jwt_public_key_file, encoding="utf-8") as key_file:
