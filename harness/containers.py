@@ -206,7 +206,7 @@ class EngineContainer:
     """The engine image running in Docker, published on an ephemeral 127.0.0.1 port; a context manager.
 
     ``build=True`` builds the image from this checkout when it is missing. ``token`` is what the engine
-    requires in ``Authorization`` on ``/api/*`` (passed through the environment). The container is removed
+    requires in ``Authorization`` on ``/api/*`` and the admin API (passed through the environment). The container is removed
     on :meth:`stop`, on ``__exit__`` and when start-up fails.
     """
 
@@ -274,7 +274,7 @@ class EngineContainer:
     def client(self, namespace: str | None = None) -> MockAktoClient:
         if self.url is None:
             raise RuntimeError("the engine container is not running")
-        return MockAktoClient(self.url, namespace)
+        return MockAktoClient(self.url, namespace, admin_token=self.token)  # the token guards the admin API too
 
     def namespace(self, hint: str = "t") -> EngineNamespace:
         """A fresh namespace reached through ``/ns/<name>`` on the published port (a namespace's own
@@ -283,7 +283,7 @@ class EngineContainer:
             raise RuntimeError("the engine container is not running")
         name = unique_namespace(hint)
         return EngineNamespace(engine_url=self.url, namespace=name, url=f"{self.url}/ns/{name}",
-                               client=MockAktoClient(self.url, name))
+                               client=MockAktoClient(self.url, name, admin_token=self.token))
 
     def logs(self, lines: int = 30) -> str:
         return logs_tail(self.container, lines) if self.container is not None else ""

@@ -41,7 +41,8 @@ def stack() -> Iterator[ComposeStack]:
 @pytest.fixture(scope="session")
 def engine(stack: ComposeStack) -> Iterator[MockAktoClient]:
     """The containerised engine's default namespace, where every connector of the stack lands."""
-    with MockAktoClient(stack.url("mock-akto"), timeout=REQUEST_TIMEOUT_S) as client:
+    # The engine's token also guards its admin API (no separate admin token in the stack).
+    with MockAktoClient(stack.url("mock-akto"), timeout=REQUEST_TIMEOUT_S, admin_token=stack.akto_api_key) as client:
         yield client
 
 

@@ -135,7 +135,7 @@ def register_truefoundry_guardrails(stack: ComposeStack) -> None:
 def pool(stack: ComposeStack) -> StackPool:
     register_truefoundry_guardrails(stack)
     url = stack.url("mock-akto")
-    default = EngineNamespace(engine_url=url, namespace="default", url=url, client=MockAktoClient(url, "default"))
+    default = EngineNamespace(engine_url=url, namespace="default", url=url, client=MockAktoClient(url, "default", admin_token=stack.akto_api_key))
     return StackPool(stack, default)
 
 
