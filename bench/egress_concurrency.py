@@ -55,42 +55,27 @@ class ProxyPool(RawHttpPool):
         return head.encode("latin-1") + body
 
 
-async def _for_seconds(proxy_url: str, agents: int, seconds: float) -> Timings:
-    """``agents`` clients in a closed loop for ``seconds``: one timing per request, errors counted."""
+async def _drive(proxy_url: str, agents: int, *, expect_status: int = 200, seconds: float | None = None,
+                 turns: int | None = None) -> Timings:
+    """``agents`` clients at once, each in a closed loop for ``seconds`` or for ``turns`` requests: one timing
+    per request; a failed request (or one answered with another status than ``expect_status``) is counted
+    as an error."""
     timings = Timings()
     async with ProxyPool(proxy_url, agents) as pool:
-        call = pool.caller(BODY)
-        end = time.perf_counter() + seconds
+        call = pool.caller(BODY, expect_status=expect_status)
+        end = time.perf_counter() + seconds if seconds is not None else None
+
+        def more(sent: int) -> bool:
+            return time.perf_counter() < end if end is not None else sent < (turns or 0)
 
         async def agent() -> None:
-            while time.perf_counter() < end:
+            sent = 0
+            while more(sent):
+                sent += 1
                 started = time.perf_counter_ns()
                 try:
                     await call()
                 except Exception:  # a failed request is a counted outcome
-                    timings.record_error()
-                    continue
-                timings.record_ns(time.perf_counter_ns() - started)
-
-        began = time.perf_counter()
-        await asyncio.gather(*(agent() for _ in range(agents)))
-        timings.wall_s = time.perf_counter() - began
-    return timings
-
-
-async def _at_once(proxy_url: str, agents: int, turns: int, expect_status: int) -> Timings:
-    """``agents`` clients at once, ``turns`` requests each: every request's time to decide (a request
-    answered with another status than the fail mode's is counted as an error)."""
-    timings = Timings()
-    async with ProxyPool(proxy_url, agents) as pool:
-        call = pool.caller(BODY, expect_status=expect_status)
-
-        async def agent() -> None:
-            for _ in range(turns):
-                started = time.perf_counter_ns()
-                try:
-                    await call()
-                except Exception:
                     timings.record_error()
                     continue
                 timings.record_ns(time.perf_counter_ns() - started)
@@ -115,7 +100,7 @@ def _throughput(proxies: dict[str, MitmDump], args: argparse.Namespace) -> tuple
         for name in names[round_number % len(names):] + names[:round_number % len(names)]:
             proxy = proxies[name]
             before = _cpu_s(proxy)
-            timings = asyncio.run(_for_seconds(proxy.proxy_url, args.agents, args.seconds))
+            timings = asyncio.run(_drive(proxy.proxy_url, args.agents, seconds=args.seconds))
             done = timings.count + timings.errors
             if round_number and done:
                 merged[name].merge(timings)
@@ -174,7 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             stalled: dict[str, Timings] = {}
             for name in addons:
                 expect = 200 if args.fail_mode == "fail_open" else 503
-                timings = asyncio.run(_at_once(proxies[name].proxy_url, args.agents, args.stall_turns, expect))
+                timings = asyncio.run(_drive(proxies[name].proxy_url, args.agents, turns=args.stall_turns, expect_status=expect))
                 stalled[name] = timings
                 report["stall"][name] = {"max_ms": timings.summary().max_ms, "p50_ms": timings.summary().p50,
                                          "p99_ms": timings.summary().p99, "errors": timings.errors}
