@@ -17,8 +17,9 @@ journaled headers). Fault rules, scripted verdicts, the journal and the memos st
 
 Wire, both ways over the worker's stdin / stdout: an 8-byte big-endian length, then that many bytes. To the
 worker: the pickled :class:`ScanJob` and the body's length, then the body; back: the pickled decision (or
-the error, by name). A worker that dies, or does not answer within :data:`WORKER_DEADLINE_S`, is killed
-and the call is judged on a thread of the engine process instead (slower for everyone, still answered).
+the error, by name). A worker found dead is replaced and the job sent again, once. A worker that does not
+answer within :data:`WORKER_DEADLINE_S` is killed and the call is judged on a thread of the engine process
+instead (slower for everyone, still answered), as is a job a fresh worker also failed.
 """
 
 from __future__ import annotations
@@ -119,21 +120,35 @@ class ScanWorkers:
         async with self._slots:
             if self._warming is not None:
                 await asyncio.shield(self._warming)
-            worker = await self._worker()
-            try:
-                async with asyncio.timeout(WORKER_DEADLINE_S):
-                    decision = await worker.decide(job, body)
-            # A dead worker's pipe: OSError (asyncio), RuntimeError "the handler is closed" (uvloop), EOFError.
-            except (OSError, RuntimeError, EOFError, TimeoutError, ScanFailed) as failure:
-                self._discard(worker)
-                log.warning("a scan worker failed (%s: %s); judging this call on a thread", type(failure).__name__,
-                            failure)
-                return await asyncio.get_running_loop().run_in_executor(None, fallback)
-            except BaseException:  # cancelled mid-job: the worker's pipes are out of step
-                self._discard(worker)
-                raise
-            self._idle.append(worker)
-            return decision
+            for attempt in (1, 2):
+                worker = await self._worker()
+                try:
+                    async with asyncio.timeout(WORKER_DEADLINE_S):
+                        decision = await worker.decide(job, body)
+                # A dead worker's pipe: OSError (asyncio), RuntimeError "the handler is closed" (uvloop),
+                # EOFError. An idle worker killed from outside is only noticed here: one more, fresh, try.
+                except (OSError, RuntimeError, EOFError) as failure:
+                    self._discard(worker)
+                    if attempt == 1:
+                        log.warning("a scan worker was gone (%s: %s); starting another", type(failure).__name__,
+                                    failure)
+                        continue
+                    return await self._judge_on_a_thread(failure, fallback)
+                # A stuck worker, or a job that made it raise: another worker would do the same.
+                except (TimeoutError, ScanFailed) as failure:
+                    self._discard(worker)
+                    return await self._judge_on_a_thread(failure, fallback)
+                except BaseException:  # cancelled mid-job: the worker's pipes are out of step
+                    self._discard(worker)
+                    raise
+                self._idle.append(worker)
+                return decision
+            raise AssertionError("unreachable: the second attempt returns")
+
+    @staticmethod
+    async def _judge_on_a_thread(failure: BaseException, fallback: Callable[[], "Decision"]) -> "Decision":
+        log.warning("a scan worker failed (%s: %s); judging this call on a thread", type(failure).__name__, failure)
+        return await asyncio.get_running_loop().run_in_executor(None, fallback)
 
     def warm(self) -> None:
         """Start one worker now, in the background (in a ``serve`` process: a first big call must not wait a

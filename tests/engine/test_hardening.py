@@ -290,7 +290,10 @@ def test_a_big_body_is_judged_in_a_worker_process_so_the_event_loop_keeps_its_gi
     assert spent_there > 0.1 and spent_here < 0.5 * spent_there, (spent_here, spent_there)
 
 
-def test_big_bodies_see_the_namespaces_current_policies_and_keys_and_survive_a_killed_worker(make_engine, http) -> None:
+def test_big_bodies_see_the_namespaces_current_policies_and_keys_and_survive_a_killed_worker(
+        make_engine, http, caplog: pytest.LogCaptureFixture) -> None:
+    """A worker killed while idle is noticed only by the next job (the engine may not have reaped it yet):
+    that job goes to a fresh worker, not to a thread of the engine process."""
     engine = make_engine()
     with MockAktoClient(engine.url, "big") as admin:
         admin.register_api_key("sk-big-key")
@@ -310,6 +313,8 @@ def test_big_bodies_see_the_namespaces_current_policies_and_keys_and_survive_a_k
         allowed = http.post(engine.url + "/ns/big" + PROXY, json=envelope(filler), params={"guardrails": "true"})
         assert allowed.json()["data"]["guardrailsResult"]["Allowed"] is True
         assert scan_workers(), "no new scan worker after the old ones were killed"
+        on_a_thread = [record.message for record in caplog.records if "on a thread" in record.message]
+        assert not on_a_thread, on_a_thread
 
 
 # --------------------------------------------------------------------------------------------- 5: nesting
