@@ -107,12 +107,7 @@ def test_stalled_engine_decides_every_request_within_timeout(name: str, fail_mod
     within = (f"{name} {fail_mode}: slowest of {len(results)} requests took {slowest:.3f}s "
               f"(timeout {instance.timeout_s}s + {margin_s:.3f}s; p50 {_quantile(results, 0.5):.3f}s, "
               f"p99 {_quantile(results, 0.99):.3f}s), {engine_calls} verdict calls")
-    if name == "litellm" and (slowest > instance.timeout_s + margin_s or engine_calls >= len(results)):
-        # Known and measured, open in issue 12 (docs/connectors.md, "Measured: a stalled engine under 50
-        # agents"): the LiteLLM proxy spends 6-9 ms of its own CPU per answer after our hook decides (a
-        # traceback and its secret redaction per 503), so 50 answers at once take 300-450 ms after the
-        # decisions. Statuses and the folded log are asserted above; the bound is reported, not hidden.
-        pytest.xfail("LiteLLM under a stall, issue 12 still open: " + within)
+    print(within)  # shown with -s or on failure: the measured figures
     # The breaker saw the stall: far fewer engine calls than requests reached the engine.
     assert engine_calls < len(results), f"every request waited on the engine: no breaker ({within})"
     assert slowest <= instance.timeout_s + margin_s, f"{within}\n{instance.log_tail()}"
