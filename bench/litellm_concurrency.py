@@ -18,7 +18,8 @@ reference (target: under 10%). Then ``stalled`` (the ``hang`` fault): ``--agents
 ``--stall-turns`` requests each, against each guarded proxy: the time to decide every request (p50 / p99 /
 max); an answer other than the fail mode's (200 under fail_open, 503 under fail_closed) counts as an error.
 
-Servers (proxies, engine, fake LLM) share core 0 and the load generator has core 1, as in litellm_overhead.
+Servers (proxies, engine, fake LLM) share core 0 and the load generator has core 1, as in litellm_overhead
+(``--no-pin``: unpinned, for a machine busy with other work). Failed requests are counted and their causes printed.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import argparse
 import asyncio
 import json
 import secrets
+from collections import Counter, defaultdict
 from typing import Any, Mapping, Sequence
 
 import psutil
@@ -47,11 +49,23 @@ STALL_MARGIN_S = 0.25
 BODY = json.dumps({"model": MODEL, "messages": [{"role": "user", "content": ALLOW_PROMPT}]}).encode()
 
 
+#: Why requests failed, per proxy name (printed at the end: a count alone does not say whose fault it was).
+FAILURES: dict[str, Counter[str]] = defaultdict(Counter)
+
+
 async def _drive(proxy: LiteLLMProxy, agents: int, requests: int, expect_status: int = 200) -> Timings:
     """``requests`` chat completions through ``agents`` keep-alive clients at once (a closed loop)."""
     async with http_session(max_connections=agents) as session:
-        call = post_call(session, f"{proxy.url}/v1/chat/completions", BODY,
+        post = post_call(session, f"{proxy.url}/v1/chat/completions", BODY,
                          {"content-type": "application/json", **proxy.auth_headers}, expect_status=expect_status)
+
+        async def call() -> None:
+            try:
+                await post()
+            except Exception as exc:
+                FAILURES[proxy.name][f"{type(exc).__name__}: {str(exc)[-60:]}"] += 1
+                raise
+
         return await closed_loop(call, requests=requests, concurrency=agents, name=proxy.name)
 
 
@@ -66,6 +80,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench litellm_concurrency", description=__doc__.split("\n")[0])
     add_concurrency_options(parser, "guardrails")
     parser.add_argument("--requests", type=int, default=300, help="requests per round and proxy")
+    parser.add_argument("--no-pin", action="store_true",
+                        help="leave the processes unpinned (a machine busy with other work starves a pinned core)")
     parser.add_argument("--builtin", action="store_true", help="add LiteLLM's built-in akto guardrail")
     args = parser.parse_args(argv)
 
@@ -82,9 +98,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                    for name, built in proxy_configs(engine.url, llm.url, config, variants).items()}
         try:
             start_answering(proxies)
-            pids = [server_pid(engine), llm.process.proc.pid] + [p.process.proc.pid for p in proxies.values()]  # type: ignore[union-attr]
-            pinned = all([*(pin_process(pid, SERVER_CPU) for pid in pids), pin_self(LOADGEN_CPU)])
-            console.print(f"servers pinned to cpu {SERVER_CPU}, load generator to cpu {LOADGEN_CPU}: {pinned}")
+            if not args.no_pin:
+                pids = [server_pid(engine), llm.process.proc.pid] + [p.process.proc.pid for p in proxies.values()]  # type: ignore[union-attr]
+                pinned = all([*(pin_process(pid, SERVER_CPU) for pid in pids), pin_self(LOADGEN_CPU)])
+                console.print(f"servers pinned to cpu {SERVER_CPU}, load generator to cpu {LOADGEN_CPU}: {pinned}")
             processes = {name: psutil.Process(proxy.process.proc.pid) for name, proxy in proxies.items()}  # type: ignore[union-attr]
             admin = engine.client()
             for behaviour in args.engine or list(ENGINE_BEHAVIOURS):
@@ -118,6 +135,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         finally:
             for proxy in proxies.values():
                 proxy.stop()
+    for name, reasons in FAILURES.items():
+        console.print(f"{name} failed requests: {dict(reasons)}")
+    report["failures"] = {name: dict(reasons) for name, reasons in FAILURES.items()}
     return conclude(checks, report, args.json, args.strict)
 
 
