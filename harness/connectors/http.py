@@ -16,15 +16,17 @@ from harness.connectors.base import ClientResponse, Traffic
 CLIENT_TIMEOUT_S = 90.0
 
 
-@functools.lru_cache(maxsize=8)
-def tls_context(verify: bool | str) -> ssl.SSLContext:
-    """The verifying TLS context for ``verify`` (True: certifi's bundle; a path: that CA file), built once.
+@functools.lru_cache(maxsize=1)
+def tls_context() -> ssl.SSLContext:
+    """The default verifying TLS context (certifi's bundle), built once.
 
-    Why: a fresh ``httpx.Client`` loads the CA bundle again, 20 ms of CPU here (30-70 ms with three client
-    threads at once), and the client's clock counted it against the connector: LiteLLM fail_open under a
-    stalled engine answered at 1.00 s + 10-40 ms in the proxy, but 1.26 s at the client (issue 11).
+    Why: a fresh ``httpx.Client(verify=True)`` loads the CA bundle again, 20 ms of CPU here (30-70 ms with
+    three client threads at once), and the client's clock counted it against the connector: LiteLLM
+    fail_open under a stalled engine answered 1.00-1.02 s after arrival in the proxy, but 1.26 s at the
+    client (issue 11). A CA file of the caller's (``verify="path"``) is loaded per client, as before: its
+    content may change between runs under the same name.
     """
-    return httpx.create_ssl_context(verify=verify)
+    return httpx.create_ssl_context(verify=True)
 
 
 #: Where each OpenAI API of :attr:`Traffic.api` is served, below a base URL.
@@ -57,7 +59,7 @@ def send_openai_chat(
     all_headers = {"content-type": "application/json", **(headers or {}), **traffic.headers}
     started = time.perf_counter()
     try:
-        tls = tls_context(verify) if verify is not False else False
+        tls = tls_context() if verify is True else verify
         with httpx.Client(timeout=CLIENT_TIMEOUT_S, verify=tls, proxy=proxy, trust_env=False) as client:
             with client.stream("POST", url, json=body, headers=all_headers) as response:
                 raw = response.read().decode(errors="replace")
