@@ -240,10 +240,11 @@ class MemoryBudget:
 
     The rings report what they add and free; the budget remembers (ring, seq) in append order, so the
     oldest entry is found without scanning the rings. Entries a ring dropped on its own (its entry bound)
-    stay in that order until it is compacted, each time it has doubled since the last compaction: amortised
-    O(1) per call, and the order never holds much more than twice the live entries (it once held up to
-    131,072, 12 MB, and scanned them all on every call past that size). Not thread-safe: it lives on the
-    event loop.
+    are forgotten from the front of that order as they come up (a full ring drops its oldest on every
+    append, usually the order's oldest too); those behind an older live entry of another ring (an idle
+    namespace) wait for a compaction, each time the order has doubled since the last one. Amortised O(1)
+    per call, and the order never holds much more than twice the live entries (it once held up to 131,072,
+    12 MB, and scanned them all on every call past that size). Not thread-safe: it lives on the event loop.
     """
 
     #: The order is never compacted below this many entries (a small engine never pays for it).
@@ -256,10 +257,14 @@ class MemoryBudget:
         self._order: deque[tuple[BoundedLog[Any], int]] = deque()
         self._compact_at = self.MIN_COMPACTION
 
-    def added(self, ring: "BoundedLog[Any]", seq: int, size: int) -> None:
-        """``ring`` appended entry ``seq`` (net ``size`` characters, after its own bounds dropped some)."""
+    def added(self, ring: "BoundedLog[Any]", seq: int, size: int, dropped: bool = False) -> None:
+        """``ring`` appended entry ``seq`` (net ``size`` characters, after its own bounds ``dropped`` some)."""
         self.used += size
-        self._order.append((ring, seq))
+        order = self._order
+        order.append((ring, seq))
+        if dropped:
+            while not order[0][0].holds(order[0][1]):  # stops at the latest at least: just appended
+                order.popleft()
         while self.used > self.max_bytes and self._order:
             oldest_ring, oldest_seq = self._order.popleft()
             if oldest_ring is ring and oldest_seq == seq:
@@ -324,14 +329,16 @@ class BoundedLog(Generic[R]):
         items = self._items
         items.append(item)
         self._bytes += item.size
-        released = 0
+        released = dropped = 0
         while len(items) > self.max_entries or (self._bytes > self.max_bytes and len(items) > 1):
             size = items.popleft().size
             self._bytes -= size
             released += size
-            self.dropped += 1
+            dropped += 1
+        if dropped:
+            self.dropped += dropped
         if self.budget is not None:
-            self.budget.added(self, item.seq, item.size - released)
+            self.budget.added(self, item.seq, item.size - released, dropped > 0)
         self.notify()
 
     def evict_oldest(self, seq: int) -> int | None:
