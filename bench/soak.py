@@ -179,7 +179,7 @@ def big_allowed_calls(url: str, body: bytes, calls: int = ALLOWED_CALLS) -> None
     """``calls`` allowed 10 MB calls at once, each answer read whole and checked (an allow echoing the payload)."""
     def one_call() -> int:
         answer = httpx.post(url + PROXY, content=body, params={"guardrails": "true"}, timeout=60, trust_env=False)
-        result = answer.json()["data"]["guardrailsResult"]
+        result = orjson.loads(answer.content)["data"]["guardrailsResult"]  # orjson: this client's CPU is noise here
         if not result["Allowed"]:
             raise RuntimeError(f"the allowed 10 MB payload was blocked: {result['Reason']}")
         return len(answer.content)
