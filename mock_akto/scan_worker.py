@@ -23,9 +23,11 @@ object) it held the engine's GIL for tens of ms (/health p99 53 ms while three s
 body over :data:`RAW_ANSWER_BYTES` comes back as raw bytes after the pickled decision (whose answer is then
 empty); the engine reads it from the pipe in chunks and sends them to the client as they are, never joining
 or parsing it (:attr:`mock_akto.exchange.Answer.chunks`). The journal entry and ingest record in the
-decision are cut to the payload cap here already. A worker found dead is replaced and the job sent again, once. A worker that does not
-answer within :data:`WORKER_DEADLINE_S` is killed and the call is judged on a thread of the engine process
-instead (slower for everyone, still answered), as is a job a fresh worker also failed.
+decision are cut to the payload cap here already.
+
+A worker found dead is replaced and the job sent again, once. A worker that does not answer within
+:data:`WORKER_DEADLINE_S` is killed and the call is judged on a thread of the engine process instead
+(slower for everyone, still answered), as is a job a fresh worker also failed.
 """
 
 from __future__ import annotations
