@@ -9,6 +9,7 @@ shutdown). Once the socket is bound the server prints one machine-readable line,
 from __future__ import annotations
 
 import argparse
+import asyncio
 import gc
 import os
 import sys
@@ -172,6 +173,13 @@ class EngineServer:
     def engine(self) -> Engine:
         """The running engine's state, for in-process inspection in tests."""
         return self._server.config.app.engine
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The event loop the engine serves on (its thread's), for tests that schedule work on it."""
+        if not self._server.servers:
+            raise RuntimeError("the engine is not running")
+        return self._server.servers[0].get_loop()
 
     def start(self) -> "EngineServer":
         self._thread.start()

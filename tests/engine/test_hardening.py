@@ -341,7 +341,7 @@ async def _loop_stretches(stop: threading.Event, stretches: list[float]) -> None
 @contextlib.contextmanager
 def loop_stretches(engine: EngineServer) -> Iterator[list[float]]:
     """:func:`_loop_stretches` on ``engine``'s loop for the duration of the block."""
-    loop = engine._server.servers[0].get_loop()  # the loop uvicorn's listening socket lives on
+    loop = engine.loop
     stop, stretches = threading.Event(), []
     monitor = asyncio.run_coroutine_threadsafe(_loop_stretches(stop, stretches), loop)
     try:
