@@ -28,7 +28,7 @@ from akto_wire import (
     validate_path,
 )
 
-from .aiohttp_transport import AiohttpTransport, RawAnswer, TLSVerificationError
+from .direct_transport import DirectTransport, RawAnswer, TLSVerificationError
 from .background import BackgroundTasks
 from .breaker import CircuitBreaker
 from .budget import RequestBudget
@@ -71,12 +71,13 @@ class EngineClient:
             transport=transport,
             trust_env=False,
         )
-        #: Our aiohttp transport is called directly: httpx's client layers (auth, redirects, cookies, event
-        #: hooks) cost CPU per call in the host's one event loop and do nothing for a fixed engine URL.
-        #: Any other transport (httpx's own) goes through the client. Both raise httpx's exception types.
-        self._direct = transport if isinstance(transport, AiohttpTransport) else None
-        #: The direct path's headers: the client's, but asking for an identity answer, since aiohttp hands the
-        #: bytes over undecoded (a verdict is a few hundred bytes: compressing it saves nothing).
+        #: Our own transports (aiohttp, lean HTTP/1.1) are called directly: httpx's client layers (auth,
+        #: redirects, cookies, event hooks) cost CPU per call in the host's one event loop and do nothing for a
+        #: fixed engine URL. Any other transport (httpx's own) goes through the client. All raise httpx's
+        #: exception types.
+        self._direct = transport if isinstance(transport, DirectTransport) else None
+        #: The direct path's headers: the client's, but asking for an identity answer, since our transports hand
+        #: the bytes over undecoded (a verdict is a few hundred bytes: compressing it saves nothing).
         self._headers = [(name, value) for name, value in self._http.headers.multi_items()
                          if name.lower() not in ("host", "accept-encoding")] + [("accept-encoding", "identity")]
         #: Full URLs by (path, query): httpx parses and merges a relative path and its params on every call

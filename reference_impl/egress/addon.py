@@ -31,7 +31,7 @@ from mitmproxy.proxy.layers import http as http_layers
 from akto_wire import Verdict
 from reference_impl.core import ConfigError, EngineClient, EngineFailure, on_failure
 from reference_impl.core.engine_client import EnvelopeSource
-from reference_impl.core.aiohttp_transport import AiohttpTransport
+from reference_impl.core.http1_transport import Http1Transport
 from reference_impl.core.masking import MASKING_FAILED_REASON
 from reference_impl.egress.payload import (
     MaskingError,
@@ -96,7 +96,7 @@ class AktoGuardrails:
                 _install_stream_gate()
             except AttributeError as exc:  # another mitmproxy version: refuse rather than stream unchecked
                 raise exceptions.OptionsError(f"akto egress: sync stream mode needs mitmproxy 11's stream layer: {exc}") from None
-        old, self.engine, self.settings = self.engine, EngineClient(settings.engine, transport=AiohttpTransport.for_settings(settings.engine)), settings
+        old, self.engine, self.settings = self.engine, EngineClient(settings.engine, transport=Http1Transport.for_settings(settings.engine)), settings
         if old is not None:
             self._retire(old)
         log.info(
