@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
+from collections import deque
 from typing import Sequence
 from urllib.parse import urlsplit
 
@@ -269,11 +270,41 @@ class _AnswerParser:
 
 
 class _Pool:
-    """Connections to one origin: idle ones reused newest first, at most ``limit`` open."""
+    """Connections to one origin: idle ones reused newest first, at most ``limit`` in use.
+
+    A counter with a queue of waiters rather than ``asyncio.Semaphore``, whose ``acquire`` scans its waiters
+    on every call (about 1% of mitmdump's CPU at 50 agents)."""
 
     def __init__(self, limit: int) -> None:
         self.idle: list[_Connection] = []
-        self.slots = asyncio.Semaphore(limit)
+        self.limit = limit
+        self.in_use = 0
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    async def take(self) -> None:
+        """A slot for one request: at once while fewer than ``limit`` are in use, else in arrival order."""
+        if self.in_use < self.limit and not self._waiters:
+            self.in_use += 1
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter  # the slot is handed over by give_back: in_use already counts it
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.give_back()  # handed over just as the caller gave up: pass it on
+            raise
+        finally:
+            if waiter in self._waiters:
+                self._waiters.remove(waiter)
+
+    def give_back(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)  # the slot passes to the waiter
+                return
+        self.in_use -= 1
 
 
 class Http1Transport(DirectTransport):
@@ -305,7 +336,8 @@ class Http1Transport(DirectTransport):
         pool = self._pools.get(origin.key)
         if pool is None:
             pool = self._pools[origin.key] = _Pool(self.max_connections)
-        async with pool.slots:
+        await pool.take()
+        try:
             connection = self._idle_connection(pool)
             if connection is None:
                 connection = await self._connect(origin, request)
@@ -325,6 +357,8 @@ class Http1Transport(DirectTransport):
                 else:
                     connection.close()
             return answer
+        finally:
+            pool.give_back()
 
     async def aclose(self) -> None:
         for pool in self._pools.values():

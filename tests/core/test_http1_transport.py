@@ -210,6 +210,14 @@ def test_idle_connections_expire_and_the_pool_is_bounded() -> None:
             transport = Http1Transport(max_connections=2)
             await asyncio.gather(*(transport.post(engine.url + "/", b"{}", []) for _ in range(8)))
             assert engine.most_open == 2 and engine.connections == 2
+            # callers that give up while waiting for a slot do not leak it: the pool still serves two at once
+            waiting = [asyncio.create_task(transport.post(engine.url + "/", b"{}", [])) for _ in range(6)]
+            await asyncio.sleep(0.01)
+            for task in waiting[2:]:
+                task.cancel()
+            await asyncio.gather(*waiting, return_exceptions=True)
+            await asyncio.gather(*(transport.post(engine.url + "/", b"{}", []) for _ in range(4)))
+            assert engine.most_open == 2 and engine.connections == 2
             expiring = Http1Transport(keepalive_s=0)
             await expiring.post(engine.url + "/", b"{}", [])
             await expiring.post(engine.url + "/", b"{}", [])
