@@ -34,6 +34,8 @@ MAX_HEAD_BYTES = 64 * 1024
 #: A verdict is a few hundred bytes; a body past this is refused rather than buffered.
 MAX_BODY_BYTES = 16 * 1024 * 1024
 _NO_BODY_STATUSES = frozenset({204, 304})
+#: The per-URL caches hold a connector's few engine routes; past this they start over (bounded memory).
+MAX_CACHED_URLS = 256
 
 
 class _Origin:
@@ -331,6 +333,9 @@ class Http1Transport(DirectTransport):
         """POST ``body``; the caller's deadline bounds the whole call (a cancelled call's connection is dropped)."""
         origin = self._origins.get(url)
         if origin is None:
+            if len(self._origins) >= MAX_CACHED_URLS:
+                self._origins.clear()
+                self._heads.clear()
             origin = self._origins[url] = _Origin(url)
         head = self._head(origin, url, headers)
         pool = self._pools.get(origin.key)
