@@ -135,7 +135,7 @@ class AktoGuardrails:
         host = flow.metadata[HOST] = _pretty_host(flow.request)
         if flow.response is not None or not (self.inspects(flow.request.host) or self.inspects(host)):
             return
-        body = parse_json_body(flow.request.content) if flow.request.stream is False else None
+        body = parse_json_body(_body_bytes(flow.request)) if flow.request.stream is False else None
         if body is None:
             return  # no JSON body (GET /v1/models, uploads): nothing to judge
         assert self.settings is not None and self.engine is not None
@@ -351,6 +351,14 @@ def _pretty_host(request: http.Request) -> str:
     if not authority:
         return request.host
     return url.parse_authority(authority.decode("utf-8", "surrogateescape"), check=False)[0]
+
+
+def _body_bytes(message: http.Message) -> bytes | None:
+    """``message.content`` (decoded), with its header lookup read from the raw fields; a compressed body is
+    left to mitmproxy."""
+    if message.raw_content and _raw_header(message.headers, b"content-encoding"):
+        return message.content
+    return message.raw_content
 
 
 def _body_text(message: http.Message) -> str:
