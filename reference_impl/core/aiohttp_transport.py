@@ -4,8 +4,8 @@ Why: httpx's own connection layer (httpcore + anyio) costs about 1 ms of CPU per
 aiohttp about 0.2 ms, and a connector's host serves every request on one event loop, so client CPU is
 latency for everyone (bench/litellm_overhead.py, bench/truefoundry_overhead.py). The client, its total
 deadline and its failure classification stay exactly as in core: this transport only moves bytes, and
-turns aiohttp's exceptions into the httpx ones core already maps by type (tests/truefoundry/
-test_transport.py runs every engine fault through both transports and expects the same failure kind).
+turns aiohttp's exceptions into the httpx ones core already maps by type (tests/core/
+test_http1_transport.py runs every engine fault through every transport and expects the same failure kind).
 
 A library (``httpx-aiohttp``) does the same job; we keep this one because each aiohttp error class below
 is mapped and tested against real socket faults, which that library's mapping does not cover fully.

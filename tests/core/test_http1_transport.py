@@ -1,6 +1,9 @@
-"""The lean HTTP/1.1 engine transport over real loopback sockets: it reads every framing an engine may use,
+"""The engine client's transports over real loopback sockets.
+
+Every transport (httpx's own, aiohttp, the lean HTTP/1.1 one) classifies each socket-level fault of the
+fake engine as the same EngineFailure kind. The HTTP/1.1 transport reads every framing an engine may use,
 keeps connections alive within its bounds, and each broken answer (stall, reset, garbage, early close,
-certificate that does not verify) ends as the same EngineFailure kind as with the aiohttp transport."""
+certificate that does not verify) ends as the kind the table in docs/connectors.md names."""
 
 from __future__ import annotations
 
@@ -121,7 +124,10 @@ async def _check(engine_url: str, transport: Any, timeout: float = 1.0) -> Any:
         await client.aclose()
 
 
-# --- the same failure kind as the aiohttp transport, on the fake engine's socket faults ------------------
+# --- every transport, the same failure kind on the fake engine's socket faults ------------------------
+
+TRANSPORTS = {"httpx": lambda: None, "aiohttp": AiohttpTransport, "http1": Http1Transport}
+
 
 @pytest.mark.parametrize("fault, kind", [
     (None, None),
@@ -137,15 +143,15 @@ async def _check(engine_url: str, transport: Any, timeout: float = 1.0) -> Any:
     ({"type": "html_body"}, FailureKind.UNREADABLE),
     ({"type": "non_json_body"}, FailureKind.UNREADABLE),
 ])
-def test_engine_faults_classified_as_with_aiohttp(akto: Any, fault: dict[str, Any] | None, kind: FailureKind | None) -> None:
+def test_every_transport_classifies_engine_faults_alike(akto: Any, fault: dict[str, Any] | None,
+                                                        kind: FailureKind | None) -> None:
     if fault is not None:
         akto.client.add_fault(fault)
-    results = {name: asyncio.run(_check(akto.url, transport, timeout=0.5))
-               for name, transport in (("http1", Http1Transport()), ("aiohttp", AiohttpTransport()))}
+    results = {name: asyncio.run(_check(akto.url, make(), timeout=0.5)) for name, make in TRANSPORTS.items()}
     if kind is None:
         assert all(result.allowed for result in results.values()), results
     else:
-        assert results == {"http1": kind, "aiohttp": kind}
+        assert results == {name: kind for name in TRANSPORTS}
 
 
 # --- framings and keep-alive ------------------------------------------------------------------------
