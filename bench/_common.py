@@ -16,13 +16,17 @@ other scripts need are re-exported here so one import is enough.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import datetime as _dt
+import json
 import os
 import platform
 import shutil
+import statistics
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Awaitable, Callable, Iterator, Mapping, Sequence
 
 from rich.table import Table
@@ -31,9 +35,9 @@ from bench.load import closed_loop, open_loop
 from harness.timing import Stopwatch, Summary, Timings, console, exact_percentile
 
 __all__ = [
-    "Check", "Stopwatch", "Summary", "Timings", "Variant", "closed_loop", "console", "cpu_steal_note", "exact_percentile",
-    "interleave", "interleave_async", "machine_notes", "open_loop", "print_checks", "print_comparison",
-    "round_orders",
+    "ENGINE_BEHAVIOURS", "Check", "add_concurrency_options", "Stopwatch", "Summary", "Timings", "Variant", "closed_loop", "conclude", "console", "cpu_steal_note", "exact_percentile",
+    "figures", "interleave", "interleave_async", "machine_notes", "open_loop", "print_checks", "print_comparison",
+    "print_cpu", "round_orders", "rounds_with_cpu", "stall_check",
 ]
 
 
@@ -85,6 +89,67 @@ async def interleave_async(
             if i >= warmup_rounds:
                 totals[name].merge(result)
     return totals
+
+
+#: The engine behaviours the connector concurrency benches measure throughput under (a fault on every call).
+ENGINE_BEHAVIOURS: dict[str, dict[str, object] | None] = {"0 ms": None, "100 ms": {"type": "fixed_delay", "ms": 100}}
+
+
+def add_concurrency_options(parser: argparse.ArgumentParser, guardrail: str) -> None:
+    """The options the connector concurrency benches share (``guardrail``: what the help calls the connector)."""
+    parser.add_argument("--agents", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=3, help="measured rounds (after one warm-up round)")
+    parser.add_argument("--stall-turns", type=int, default=3, help="requests per agent under the stalled engine")
+    parser.add_argument("--timeout-s", type=int, default=1, help=f"the {guardrail}' engine timeout")
+    parser.add_argument("--fail-mode", choices=["fail_open", "fail_closed"], default="fail_open")
+    parser.add_argument("--engine", choices=list(ENGINE_BEHAVIOURS), action="append",
+                        help="engine behaviours to measure throughput under (default: all)")
+    parser.add_argument("--no-stall", action="store_true", help="skip the stalled-engine phase")
+    parser.add_argument("--json", type=Path, help="write the numbers here")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+
+
+def rounds_with_cpu(names: Sequence[str], rounds: int, run: Callable[[str], Timings],
+                    cpu_s: Callable[[str], float]) -> tuple[dict[str, Timings], dict[str, float]]:
+    """Rotating rounds (one warm-up round thrown away) of ``run(name)``: the merged timings, and each
+    variant's median CPU ms per request (``cpu_s(name)``: its process's CPU seconds so far)."""
+    merged = {name: Timings(name=name) for name in names}
+    cpu_ms: dict[str, list[float]] = {name: [] for name in names}
+    for i, order in enumerate(round_orders(names, rounds + 1)):
+        for name in order:
+            before = cpu_s(name)
+            timings = run(name)
+            done = timings.count + timings.errors
+            if i and done:
+                merged[name].merge(timings)
+                cpu_ms[name].append((cpu_s(name) - before) / done * 1000)
+    return merged, {name: statistics.median(values) if values else float("nan") for name, values in cpu_ms.items()}
+
+
+def print_cpu(cpu_ms: Mapping[str, float], baseline: str) -> None:
+    """Each variant's process CPU per request and its ratio to ``baseline``'s: the throughput ratio a
+    CPU-bound process reaches, whatever else the machine runs."""
+    for name, ms in cpu_ms.items():
+        console.print(f"  {name:<22} proxy CPU {ms:.2f} ms/request  (CPU ratio vs {baseline} {cpu_ms[baseline] / ms:.2f})")
+
+
+def figures(results: Mapping[str, Timings], cpu_ms: Mapping[str, float] | None = None) -> dict[str, dict[str, float]]:
+    """Each variant's req/s, p50/p99/max, errors (and CPU ms per request), for a ``--json`` report."""
+    report: dict[str, dict[str, float]] = {}
+    for name, timings in results.items():
+        s = timings.summary()
+        report[name] = {"rps": s.rps, "p50_ms": s.p50, "p99_ms": s.p99, "max_ms": s.max_ms, "errors": timings.errors}
+        if cpu_ms is not None:
+            report[name]["cpu_ms"] = cpu_ms[name]
+    return report
+
+
+def stall_check(who: str, timings: Timings, timeout_s: float, margin_s: float) -> Check:
+    """Issue 12.1's target: every request under a stalled engine answered as the fail mode says, in time."""
+    slowest = timings.summary().max_ms / 1000
+    return Check(f"{who} decides every request under a stall, as its fail mode says",
+                 f"slowest {slowest:.3f}s, {timings.errors} other answers", f"<= {timeout_s + margin_s:g}s, 0",
+                 slowest <= timeout_s + margin_s and not timings.errors)
 
 
 def _summary(value: Timings | Summary) -> Summary:
@@ -157,6 +222,17 @@ def print_checks(checks: Sequence[Check]) -> bool:
         mark = "[green]PASS[/green]" if c.ok else "[red]MISS[/red]"
         console.print(f"{mark}  {c.name}: {c.measured} (target {c.target})")
     return all(c.ok for c in checks)
+
+
+def conclude(checks: Sequence[Check], report: Mapping[str, object], json_path: "os.PathLike[str] | None",
+             strict: bool) -> int:
+    """Print the targets, write the ``--json`` report when asked; the exit code (1 only when ``strict`` and a
+    target was missed)."""
+    ok = print_checks(checks)
+    if json_path is not None:
+        with open(json_path, "w") as out:
+            json.dump(report, out, indent=2)
+    return 0 if ok or not strict else 1
 
 
 def _cpu_jiffies() -> tuple[int, int] | None:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import statistics
 import time
 from contextlib import ExitStack
 from pathlib import Path
@@ -29,7 +28,8 @@ from typing import Any, Sequence
 
 import psutil
 
-from bench._common import Check, console, machine_notes, print_checks, print_comparison
+from bench._common import (ENGINE_BEHAVIOURS, Check, add_concurrency_options, conclude, console, figures, machine_notes,
+                           print_comparison, print_cpu, rounds_with_cpu, stall_check)
 from bench.rawhttp import RawHttpPool
 from bench.servers import engine_process
 from harness.connectors.base import ConnectorConfig
@@ -43,7 +43,6 @@ TARGET_CPU_RATIO = 0.70
 STALL_MARGIN_S = 0.25
 BODY = json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": ALLOW_PROMPT}]}).encode()
 ALONE, OURS, THIRD_PARTY = "mitmdump", "mitmdump+addon", "mitmdump+third-party"
-ENGINE_FAULTS: dict[str, dict[str, Any] | None] = {"0 ms": None, "100 ms": {"type": "fixed_delay", "ms": 100}}
 
 
 class ProxyPool(RawHttpPool):
@@ -93,35 +92,16 @@ def _cpu_s(proxy: MitmDump) -> float:
 
 def _throughput(proxies: dict[str, MitmDump], args: argparse.Namespace) -> tuple[dict[str, Timings], dict[str, float]]:
     """Rotating rounds over the proxies: merged timings and the median CPU ms per request."""
-    merged = {name: Timings(name=name) for name in proxies}
-    cpu_ms: dict[str, list[float]] = {name: [] for name in proxies}
-    names = list(proxies)
-    for round_number in range(args.rounds + 1):  # round 0 warms every proxy up and is thrown away
-        for name in names[round_number % len(names):] + names[:round_number % len(names)]:
-            proxy = proxies[name]
-            before = _cpu_s(proxy)
-            timings = asyncio.run(_drive(proxy.proxy_url, args.agents, seconds=args.seconds))
-            done = timings.count + timings.errors
-            if round_number and done:
-                merged[name].merge(timings)
-                cpu_ms[name].append((_cpu_s(proxy) - before) / done * 1000)
-    return merged, {name: statistics.median(values) if values else float("nan") for name, values in cpu_ms.items()}
+    return rounds_with_cpu(list(proxies), args.rounds,
+                           lambda name: asyncio.run(_drive(proxies[name].proxy_url, args.agents, seconds=args.seconds)),
+                           lambda name: _cpu_s(proxies[name]))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench egress_concurrency", description=__doc__.split("\n")[0])
-    parser.add_argument("--agents", type=int, default=50)
+    add_concurrency_options(parser, "addons")
     parser.add_argument("--seconds", type=float, default=6, help="per round and proxy")
-    parser.add_argument("--rounds", type=int, default=3, help="measured rounds (after one warm-up round)")
-    parser.add_argument("--stall-turns", type=int, default=3, help="requests per agent under the stalled engine")
-    parser.add_argument("--timeout-s", type=int, default=1, help="the addons' engine timeout under the stall")
-    parser.add_argument("--fail-mode", choices=["fail_open", "fail_closed"], default="fail_open")
     parser.add_argument("--third-party-addon", type=Path, help="another egress addon file to compare (yours)")
-    parser.add_argument("--engine", choices=list(ENGINE_FAULTS), action="append",
-                        help="engine behaviours to measure throughput under (default: all)")
-    parser.add_argument("--no-stall", action="store_true", help="skip the stalled-engine phase")
-    parser.add_argument("--json", type=Path, help="write the numbers here")
-    parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args(argv)
     if args.third_party_addon is not None and not args.third_party_addon.is_file():
         parser.error(f"--third-party-addon {args.third_party_addon}: no such file")
@@ -138,17 +118,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name, addon in addons.items():
             proxies[name] = stack.enter_context(MitmDump([addon, ROUTE_ADDON], options=options, env=env))
         admin = engine.client()
-        for behaviour in args.engine or list(ENGINE_FAULTS):
+        for behaviour in args.engine or list(ENGINE_BEHAVIOURS):
             admin.reset()
-            if ENGINE_FAULTS[behaviour] is not None:
-                admin.add_fault(ENGINE_FAULTS[behaviour])
+            if ENGINE_BEHAVIOURS[behaviour] is not None:
+                admin.add_fault(ENGINE_BEHAVIOURS[behaviour])
             merged, cpu = _throughput(proxies, args)
             print_comparison(merged, baseline=ALONE, title=f"engine {behaviour}, {args.agents} agents")
-            for name, ms in cpu.items():
-                console.print(f"  {name:<22} proxy CPU {ms:.2f} ms/request  (CPU ratio vs alone {cpu[ALONE] / ms:.2f})")
-            report["throughput"][behaviour] = {name: {"rps": t.summary().rps, "p50_ms": t.summary().p50,
-                                                      "p99_ms": t.summary().p99, "cpu_ms": cpu[name]}
-                                               for name, t in merged.items()}
+            print_cpu(cpu, ALONE)
+            report["throughput"][behaviour] = figures(merged, cpu)
             if behaviour == "0 ms":
                 ratio = cpu[ALONE] / cpu[OURS]
                 checks.append(Check("our addon keeps mitmdump's CPU-bound throughput (engine 0 ms)",
@@ -161,19 +138,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 expect = 200 if args.fail_mode == "fail_open" else 503
                 timings = asyncio.run(_drive(proxies[name].proxy_url, args.agents, turns=args.stall_turns, expect_status=expect))
                 stalled[name] = timings
-                report["stall"][name] = {"max_ms": timings.summary().max_ms, "p50_ms": timings.summary().p50,
-                                         "p99_ms": timings.summary().p99, "errors": timings.errors}
+            report["stall"] = figures(stalled)
             print_comparison(stalled, baseline=OURS, title=f"time to decide, engine stalled, timeout {args.timeout_s}s")
-            slowest = stalled[OURS].summary().max_ms / 1000
-            checks.append(Check("our addon decides every request under a stall, as its fail mode says",
-                                f"slowest {slowest:.3f}s, {stalled[OURS].errors} other answers",
-                                f"<= {args.timeout_s + STALL_MARGIN_S:g}s, 0",
-                                slowest <= args.timeout_s + STALL_MARGIN_S and not stalled[OURS].errors))
+            checks.append(stall_check("our addon", stalled[OURS], args.timeout_s, STALL_MARGIN_S))
             admin.reset()
-    ok = print_checks(checks)
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=2))
-    return 0 if ok or not args.strict else 1
+    return conclude(checks, report, args.json, args.strict)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ import re
 import secrets
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import httpx
 import psutil
@@ -55,15 +55,27 @@ def guardrail_of(name: str) -> str:
     return connector.guardrail()
 
 
-def proxy_configs(engine_url: str, llm_url: str) -> dict[str, dict]:
+def proxy_configs(engine_url: str, llm_url: str, config: ConnectorConfig | None = None,
+                  variants: Sequence[str] = ("no-guardrail", "null-hook", "reference", "builtin")) -> dict[str, dict]:
+    """Proxy configs by variant name, the guardrail entries set up as ``config`` says (default: the seed
+    document's, fail_closed and 5 s)."""
     models = [model_entry(MODEL, llm_url)]
-    seed = ConnectorConfig()  # the seed document's defaults: fail_closed, 5 s
-    return {
-        "no-guardrail": base_config(models),
-        "null-hook": base_config(models, guardrail_entries(NULL_GUARDRAIL, seed, engine_url)),
-        "reference": base_config(models, guardrail_entries(guardrail_of("litellm"), seed, engine_url)),
-        "builtin": base_config(models, guardrail_entries(guardrail_of("litellm-builtin"), seed, engine_url)),
-    }
+    entries = config or ConnectorConfig()
+    guardrails = {"null-hook": NULL_GUARDRAIL, "reference": guardrail_of("litellm"), "builtin": guardrail_of("litellm-builtin")}
+    return {name: base_config(models, guardrail_entries(guardrails[name], entries, engine_url) if name in guardrails else None)
+            for name in variants}
+
+
+def start_answering(proxies: Mapping[str, LiteLLMProxy]) -> None:
+    """Start every proxy, then check that each really answers 200 before any timing starts (exits if not)."""
+    for proxy in proxies.values():
+        proxy.start()
+    for name, proxy in proxies.items():
+        check = httpx.post(f"{proxy.url}/v1/chat/completions", headers=proxy.auth_headers, timeout=30,
+                           json={"model": MODEL, "messages": [{"role": "user", "content": ALLOW_PROMPT}]},
+                           trust_env=False)
+        if check.status_code != 200:
+            sys.exit(f"{name}: the proxy did not answer 200: {check.status_code} {check.text[:300]}")
 
 
 def cpu_seconds(process: psutil.Process) -> float:
@@ -154,14 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         proxies = {name: LiteLLMProxy(config, env={"AKTO_API_KEY": engine_key}, name=f"bench-litellm-{name}")
                    for name, config in proxy_configs(engine.url, llm.url).items()}
         try:
-            for proxy in proxies.values():
-                proxy.start()
-            for name, proxy in proxies.items():  # every variant must really answer 200 before timing starts
-                check = httpx.post(f"{proxy.url}/v1/chat/completions", headers=proxy.auth_headers, timeout=30,
-                                   json={"model": MODEL, "messages": [{"role": "user", "content": ALLOW_PROMPT}]},
-                                   trust_env=False)
-                if check.status_code != 200:
-                    sys.exit(f"{name}: the proxy did not answer 200: {check.status_code} {check.text[:300]}")
+            start_answering(proxies)
             pids = [server_pid(engine), llm.process.proc.pid] + [p.process.proc.pid for p in proxies.values()]  # type: ignore[union-attr]
             pinned = all([*(pin_process(pid, SERVER_CPU) for pid in pids), pin_self(LOADGEN_CPU)])
             console.print(f"servers pinned to cpu {SERVER_CPU}, load generator to cpu {LOADGEN_CPU}: {pinned}")

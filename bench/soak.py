@@ -8,7 +8,9 @@ against one engine started with its defaults:
   engine stopped answering) and hangs (no answer within the client's deadline);
 * ``probe``: /health latency (p50 / p99 / max), probed from a child process (``bench._probe``), quiet, then
   while slowloris connections dribble headers, idle connections sit open and bodies trickle in, then while
-  a 10 MB payload of 528,000 emails is judged; each phase on its own, the target on the attacks together;
+  a 10 MB payload of 528,000 emails is judged (blocked), then while three allowed 10 MB payloads are judged
+  and their ~10 MB answers (the verdict echoes the payload) sent back; each phase on its own, the target on
+  the attacks together;
 * ``memory``: the RSS of the engine and its scan worker processes before and after filling every
   namespace's journal and ingest records with big payloads and answering a big ``status`` fault body to
   clients that do not read, against the budget;
@@ -25,6 +27,7 @@ import json
 import socket
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -139,14 +142,23 @@ class AttackLatencies:
     quiet: list[float] = field(default_factory=list)
     slow_connections: list[float] = field(default_factory=list)
     big_scan: list[float] = field(default_factory=list)
+    big_allowed: list[float] = field(default_factory=list)
 
     @property
     def attacked(self) -> list[float]:
-        return self.slow_connections + self.big_scan
+        return self.slow_connections + self.big_scan + self.big_allowed
 
     def phases(self) -> dict[str, list[float]]:
         return {"quiet (no attack)": self.quiet, "slow connections": self.slow_connections,
-                "10 MB scan": self.big_scan, "during attacks": self.attacked}
+                "10 MB scan": self.big_scan, f"{ALLOWED_CALLS} x 10 MB allowed": self.big_allowed,
+                "during attacks": self.attacked}
+
+    def add(self, other: "AttackLatencies") -> None:
+        """Pool another round's probes into this one."""
+        self.quiet += other.quiet
+        self.slow_connections += other.slow_connections
+        self.big_scan += other.big_scan
+        self.big_allowed += other.big_allowed
 
 
 def email_payload() -> bytes:
@@ -154,10 +166,35 @@ def email_payload() -> bytes:
     return orjson.dumps({"requestPayload": " ".join(f"user{index}@example.com" for index in range(528_000))[:10_000_000]})
 
 
+def allowed_payload() -> bytes:
+    """A 10 MB body the default policies allow: its verdict echoes the payload, so the answer is ~10 MB too."""
+    return orjson.dumps({"requestPayload": ("a harmless sentence about fruit. " * 310_000)[:10_000_000]})
+
+
+#: Allowed 10 MB calls sent at once in the probe's last phase.
+ALLOWED_CALLS = 3
+
+
+def big_allowed_calls(url: str, body: bytes, calls: int = ALLOWED_CALLS) -> None:
+    """``calls`` allowed 10 MB calls at once, each answer read whole and checked (an allow echoing the payload)."""
+    def one_call() -> int:
+        answer = httpx.post(url + PROXY, content=body, params={"guardrails": "true"}, timeout=60, trust_env=False)
+        result = orjson.loads(answer.content)["data"]["guardrailsResult"]  # orjson: this client's CPU is noise here
+        if not result["Allowed"]:
+            raise RuntimeError(f"the allowed 10 MB payload was blocked: {result['Reason']}")
+        return len(answer.content)
+
+    with ThreadPoolExecutor(calls) as pool:
+        sizes = list(pool.map(lambda _: one_call(), range(calls)))
+    if min(sizes) < len(body):
+        raise RuntimeError(f"an allowed 10 MB call got a {min(sizes)}-byte answer, not the echoed payload")
+
+
 def slow_attacks(url: str, port: int, seconds: float, idle: int, quiet_seconds: float = 1.0) -> AttackLatencies:
     """/health probed from a child process: quiet for ``quiet_seconds``, then slowloris, idle connections and
-    trickled bodies for ``seconds``, then the 10 MB email scan (its body built before probing starts)."""
-    body = email_payload()
+    trickled bodies for ``seconds``, then the 10 MB email scan, then :data:`ALLOWED_CALLS` allowed 10 MB calls
+    at once (their bodies built before probing starts)."""
+    body, allowed = email_payload(), allowed_payload()
     sockets: list[socket.socket] = []
     with Prober(url) as prober:
         time.sleep(quiet_seconds)  # the quiet phase: nothing to wait for, the probes are the point
@@ -167,9 +204,13 @@ def slow_attacks(url: str, port: int, seconds: float, idle: int, quiet_seconds: 
         finally:
             for sock in sockets:
                 sock.close()
+        allowed_started = time.monotonic()
+        big_allowed_calls(url, allowed)
+        allowed_ended = time.monotonic()
     return AttackLatencies(quiet=prober.between(0.0, attack_started),
                            slow_connections=prober.between(attack_started, scan_started),
-                           big_scan=prober.between(scan_started, scan_ended))
+                           big_scan=prober.between(scan_started, scan_ended),
+                           big_allowed=prober.between(allowed_started, allowed_ended))
 
 
 def _slow_connections_then_scan(url: str, port: int, seconds: float, idle: int, body: bytes,
@@ -262,13 +303,10 @@ def fuzz_section(url: str, examples: int) -> list[Check]:
 def probe_section(url: str, port: int, seconds: float, idle: int, rounds: int) -> list[Check]:
     pooled = AttackLatencies()
     for _ in range(rounds):
-        measured = slow_attacks(url, port, seconds, idle)
-        pooled.quiet += measured.quiet
-        pooled.slow_connections += measured.slow_connections
-        pooled.big_scan += measured.big_scan
+        pooled.add(slow_attacks(url, port, seconds, idle))
     console.print(f"probe (/health every 5 ms from its own process), {rounds} round(s):")
     for phase, latencies in pooled.phases().items():
-        console.print(f"  {phase:18s} {len(latencies):5d} probes, p50 {percentile(latencies, 0.5) * 1000:6.1f} ms, "
+        console.print(f"  {phase:20s} {len(latencies):5d} probes, p50 {percentile(latencies, 0.5) * 1000:6.1f} ms, "
                       f"p99 {percentile(latencies, 0.99) * 1000:6.1f} ms, max {max(latencies, default=0) * 1000:6.1f} ms")
     p99 = percentile(pooled.attacked, 0.99) * 1000
     quiet = percentile(pooled.quiet, 0.99) * 1000

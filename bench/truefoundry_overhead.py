@@ -14,14 +14,19 @@ client on uvloop: tens of microseconds of client cost per request) on core 1; ro
 
 * latency: one request at a time (p50/p99 of exact per-request timings);
 * throughput: a closed loop at ``--concurrency``; the endpoint's own CPU time per request is read from
-  /proc as well (on a shared machine req/s moves with the neighbours, CPU per request does not).
+  /proc as well (on a shared machine req/s moves with the neighbours, CPU per request does not);
+* with ``--engine-delay-ms 100`` (repeatable), the throughput loop again with the engine answering that
+  much later (a ``fixed_delay`` fault on every call), direct and endpoint side by side (issue 12.3);
+* stalled engine (unless ``--no-stall``): a ``hang`` fault, an endpoint with a 1 s timeout, ``--concurrency``
+  agents x 3 requests at once: every answer's status (the fail mode's) and the time to decide.
 
-Target: endpoint p50 added latency < 1 ms.
+Target: endpoint p50 added latency < 1 ms; under the stall every request decided within 1 s + 250 ms.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -37,10 +42,16 @@ from bench.load import closed_loop
 from harness.payloads import ALLOW_PROMPT, fill, truefoundry_template
 from bench.rawhttp import RawHttpPool
 from bench.servers import LOADGEN_CPU, SERVER_CPU, engine_process, pin_process, pin_self, server_pid
+from harness.engine import EngineProcess
 from harness.hosts.truefoundry_endpoint import TrueFoundryEndpoint, make_token
 from reference_impl.truefoundry.records import parse_call, to_envelope
 
 TARGET_ADDED_P50_MS = 1.0
+STALL_TIMEOUT_S = 1.0
+STALL_MARGIN_S = 0.25
+STALL_TURNS = 3
+#: The endpoint's answer when it decides by its fail mode (fail_open lets the call through: ``{}``).
+FAIL_MODE_STATUS = {"fail_open": 200, "fail_closed": 503}
 DIRECT_QUERY = "guardrails=true&akto_connector=truefoundry"
 HTTPX = "endpoint (httpx)"
 
@@ -100,12 +111,40 @@ async def _measure(urls: dict[str, str], bodies: dict[str, bytes], auth: dict[st
     return latency, throughput, {name: cpu_s[name] * 1e6 / max(served[name], 1) for name in processes}
 
 
+async def _delayed_throughput(urls: dict[str, str], bodies: dict[str, bytes], auth: dict[str, str | None], *,
+                              rounds: int, concurrency: int, requests: int) -> dict[str, Timings]:
+    return await interleave_async(
+        [Variant(name, lambda n=name: _round(urls[n], bodies[n], auth[n], requests=requests, concurrency=concurrency,
+                                             name=n)) for name in urls], rounds=rounds)
+
+
+def _stall(engine: EngineProcess, body: bytes, token: str, *, fail_mode: str, agents: int) -> Timings:
+    """``agents`` x :data:`STALL_TURNS` requests at once through an endpoint with a 1 s timeout while the
+    engine hangs; a request answered other than by the fail mode counts as an error."""
+    with TrueFoundryEndpoint(engine.url, timeout=STALL_TIMEOUT_S, fail_mode=fail_mode) as endpoint:
+        engine.client().add_fault({"type": "hang", "max_ms": 60_000})
+        try:
+            async def run() -> Timings:
+                async with AuthorizedPool(endpoint.guardrail_url(sync=True), agents, token) as pool:
+                    call = pool.caller(body, expect_status=FAIL_MODE_STATUS[fail_mode])
+                    return await closed_loop(call, requests=agents * STALL_TURNS, concurrency=agents,
+                                             name=f"endpoint, engine stalled ({fail_mode})")
+            return uvloop.run(run())
+        finally:
+            engine.client().reset()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench truefoundry_overhead", description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=1000, help="sequential requests per latency round")
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--concurrency", type=int, default=32, help="connections in the throughput loop")
     parser.add_argument("--throughput-requests", type=int, default=2000, help="requests per throughput round")
+    parser.add_argument("--engine-delay-ms", type=int, action="append", default=[],
+                        help="also run the throughput loop with the engine this much slower (repeatable, e.g. 100)")
+    parser.add_argument("--no-stall", action="store_true", help="skip the stalled-engine phase")
+    parser.add_argument("--fail-mode", choices=sorted(FAIL_MODE_STATUS), default="fail_open",
+                        help="the endpoint's fail mode under the stall")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args(argv)
@@ -133,11 +172,22 @@ def main(argv: Sequence[str] | None = None) -> int:
                       pin_self(LOADGEN_CPU)])
         console.print(f"servers pinned to cpu {SERVER_CPU}, load generator to cpu {LOADGEN_CPU}: {pinned}; "
                       f"TrueFoundry body {len(tfy_body)} B, engine envelope {len(direct_body)} B")
+        bodies = {"direct": direct_body, "endpoint": tfy_body, HTTPX: tfy_body}
+        auth = {"direct": None, "endpoint": token, HTTPX: token}
         latency, throughput, cpu_us = uvloop.run(_measure(
-            urls, {"direct": direct_body, "endpoint": tfy_body, HTTPX: tfy_body},
-            {"direct": None, "endpoint": token, HTTPX: token}, requests=args.requests, rounds=args.rounds,
+            urls, bodies, auth, requests=args.requests, rounds=args.rounds,
             concurrency=args.concurrency, throughput_requests=args.throughput_requests,
             processes={name: psutil.Process(pid) for name, pid in pids.items()}))
+        delayed: dict[int, dict[str, Timings]] = {}
+        for delay_ms in args.engine_delay_ms:
+            engine.client().add_fault({"type": "fixed_delay", "ms": delay_ms})
+            pair = {name: urls[name] for name in ("direct", "endpoint")}
+            delayed[delay_ms] = uvloop.run(_delayed_throughput(pair, bodies, auth, rounds=args.rounds,
+                                                               concurrency=args.concurrency,
+                                                               requests=args.throughput_requests))
+            engine.client().reset()
+        stalled = None if args.no_stall else _stall(engine, tfy_body, token, fail_mode=args.fail_mode,
+                                                    agents=args.concurrency)
 
     latency_rows = print_comparison(latency, baseline="direct", title=f"latency: one request at a time, "
                                     f"{args.rounds} x {args.requests} requests", percentiles=(50.0, 90.0, 99.0))
@@ -145,16 +195,33 @@ def main(argv: Sequence[str] | None = None) -> int:
                                        f"{args.concurrency} connections, {args.rounds} x {args.throughput_requests} requests")
     for name, us in cpu_us.items():
         console.print(f"{name}: CPU per request in its own process (user+system, throughput loop): {us:.0f} us")
+    delayed_rows = {delay_ms: print_comparison(timings, baseline="direct", title=f"throughput with the engine "
+                                               f"{delay_ms} ms slower: closed loop, {args.concurrency} connections")
+                    for delay_ms, timings in delayed.items()}
     added_p50 = latency["endpoint"].summary().p50 - latency["direct"].summary().p50
-    errors = sum(t.errors for t in (*latency.values(), *throughput.values()))
-    ok = print_checks([
+    measured = [*latency.values(), *throughput.values(), *(t for pair in delayed.values() for t in pair.values())]
+    errors = sum(t.errors for t in measured)
+    checks = [
         Check("endpoint added latency, p50", f"{added_p50:.3f} ms", f"< {TARGET_ADDED_P50_MS:g} ms",
               added_p50 < TARGET_ADDED_P50_MS),
         Check("no errors", f"{errors} errors", "0", errors == 0),
-    ])
+    ]
+    if stalled is not None:
+        summary = stalled.summary()
+        bound_ms = (STALL_TIMEOUT_S + STALL_MARGIN_S) * 1000
+        console.print(f"engine stalled, {args.fail_mode}, {args.concurrency} agents x {STALL_TURNS}: "
+                      f"{summary.count} decided as the fail mode says, {stalled.errors} otherwise; "
+                      f"p50 {summary.p50:.0f} ms, p99 {summary.p99:.0f} ms, slowest {summary.max_ms:.0f} ms")
+        checks.append(Check(f"stalled engine: every request decided ({args.fail_mode}) within "
+                            f"{STALL_TIMEOUT_S:g} s + {STALL_MARGIN_S * 1000:.0f} ms",
+                            f"slowest {summary.max_ms:.0f} ms, {stalled.errors} other answers",
+                            f"<= {bound_ms:.0f} ms, 0", summary.max_ms <= bound_ms and stalled.errors == 0))
+    ok = print_checks(checks)
     if args.json:
         args.json.write_text(json.dumps({"notes": machine_notes(), "latency": latency_rows, "throughput": throughput_rows,
-                                         "added_p50_ms": added_p50, "cpu_us_per_request": cpu_us},
+                                         "delayed_throughput": delayed_rows, "added_p50_ms": added_p50,
+                                         "cpu_us_per_request": cpu_us,
+                                         "stall": None if stalled is None else dataclasses.asdict(stalled.summary())},
                                         indent=2, default=str))
     return 0 if ok or not args.strict else 1
 

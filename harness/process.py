@@ -13,7 +13,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable, Mapping, Self, Sequence
+from typing import Callable, Generic, Mapping, Protocol, Self, Sequence, TypeVar
 
 import httpx
 
@@ -165,6 +165,35 @@ class ProcessService:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class ClosableClient(Protocol):
+    def close(self) -> None: ...
+
+
+ClientT = TypeVar("ClientT", bound=ClosableClient)
+
+
+class ServiceWithClient(ProcessService, Generic[ClientT]):
+    """A :class:`ProcessService` with a client of its own control API (a fake's ``/__fake`` routes): made on
+    first use of :attr:`client` by ``new_client``, closed by ``stop``."""
+
+    _client: ClientT | None = None
+
+    def new_client(self) -> ClientT:  # pragma: no cover - every such service defines it
+        raise NotImplementedError
+
+    @property
+    def client(self) -> ClientT:
+        if self._client is None:
+            self._client = self.new_client()
+        return self._client
+
+    def stop(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+        super().stop()
 
 
 _PROXY_VARS = {"http_proxy", "https_proxy", "all_proxy", "no_proxy"}

@@ -45,7 +45,7 @@ from akto_wire import (
 
 from .config import DEFAULT_MAX_BODY_BYTES
 from .errors import BadRequest, BodyTooLarge, ClientGone
-from .exchange import Answer, Exchange
+from .exchange import Answer, Exchange, send_chunks
 from .faults import Down, Fault
 from .journal import IngestRecord, JournalEntry, truncate
 from .namespaces import Namespace, NamespaceRegistry
@@ -337,7 +337,10 @@ class ContractRoutes:
             entry.done = True
             ns.journal.append(self._sealed(entry, ns, started))
             await send(reply.start)
-            await send(reply.message)
+            if reply.answer.chunks is None:
+                await send(reply.message)
+            else:  # a big answer from a scan worker, sent as it came from its pipe
+                await send_chunks(send, reply.answer.chunks)
             return
         await self._answer(scope, receive, send, ns, entry, reply.answer, reply.call_info(body, scope["query_string"]),
                            started, (reply.start, reply.message))
@@ -364,7 +367,8 @@ class ContractRoutes:
             answer, draft, ingest, keep = await self.scan_workers.decide(
                 job, chunks, lambda: self.decide(ns, path, method, query_string, b"".join(chunks)))
             reply = Reply(answer, draft, ingest, keep=keep)
-            if key is not None and keep and ns.policies is job.policies and ns.profile is job.profile:
+            if (key is not None and keep and answer.chunks is None and ns.policies is job.policies
+                    and ns.profile is job.profile):
                 ns.replies.remember(key, reply, size + len(answer.body) + draft.size)  # unless changed meanwhile
         return reply
 
@@ -692,6 +696,8 @@ class ContractRoutes:
         """Deliver the computed answer, or hand it to the fault a rule picks; journal either way.
         ``messages``: the answer's ASGI messages when already built (a memoised reply)."""
         fault = self._pick_fault(ns, call)
+        if fault is not None and answer.chunks is not None:  # faults read and bend whole answers
+            answer, messages = answer.whole(), None
         exchange = Exchange(scope, receive, send, answer, started, messages)
         if call.path == HTTP_PROXY_PATH and (call.flags.guardrails or call.flags.response_guardrails):
             exchange.gateway = ns.profile  # the gateway stands between this call and guardrails-service

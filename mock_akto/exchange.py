@@ -24,27 +24,51 @@ JSON_TYPE = "application/json"
 
 @dataclass
 class Answer:
-    """An HTTP answer before it is sent. ``json`` keeps the object so schema faults can bend it."""
+    """An HTTP answer before it is sent. ``json`` keeps the object so schema faults can bend it.
+
+    ``chunks``, when set, is a big body as it came from a scan worker's pipe (:mod:`mock_akto.scan_worker`;
+    ``body`` and ``json`` are then empty): sent chunk by chunk, never joined or parsed in the engine process
+    (a 10 MB join or parse holds the GIL for tens of ms) unless a fault must read it (:meth:`whole`).
+    """
 
     status: int = 200
     body: bytes = b""
     content_type: str = JSON_TYPE
     headers: list[tuple[str, str]] = field(default_factory=list)
     json: Any = None
+    chunks: list[bytes] | None = None
 
     @classmethod
     def of_json(cls, obj: Any, status: int = 200) -> "Answer":
         return cls(status=status, body=orjson.dumps(obj), json=obj)
 
+    @property
+    def size(self) -> int:
+        """The body's length in bytes."""
+        return len(self.body) if self.chunks is None else sum(map(len, self.chunks))
+
     def copy(self) -> "Answer":
         """An independent copy (faults may change an answer; a memoised one must stay as computed)."""
         return Answer(status=self.status, body=self.body, content_type=self.content_type,
-                      headers=list(self.headers), json=self.json)
+                      headers=list(self.headers), json=self.json, chunks=self.chunks)
+
+    def whole(self) -> "Answer":
+        """This answer with its body in one piece and its JSON parsed: for a fault that reads or bends them.
+        The join and parse cost the event loop milliseconds per MB, so only a fault's path pays them."""
+        if self.chunks is None:
+            return self
+        body = b"".join(self.chunks)
+        try:
+            obj = orjson.loads(body) if self.content_type == JSON_TYPE else None
+        except orjson.JSONDecodeError:
+            obj = None
+        return Answer(status=self.status, body=body, content_type=self.content_type, headers=list(self.headers),
+                      json=obj)
 
     def asgi_headers(self) -> list[tuple[bytes, bytes]]:
         """The headers of the ASGI ``http.response.start`` message."""
         headers = [(b"content-type", self.content_type.encode("latin-1")),
-                   (b"content-length", str(len(self.body)).encode())]
+                   (b"content-length", str(self.size).encode())]
         headers += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in self.headers]
         return headers
 
@@ -55,11 +79,21 @@ class Answer:
 
     def raw_head(self, content_length: int | None = None) -> bytes:
         """The status line and headers as bytes, for faults that write to the socket themselves."""
-        length = len(self.body) if content_length is None else content_length
+        length = self.size if content_length is None else content_length
         lines = [f"HTTP/1.1 {self.status} {_REASONS.get(self.status, 'Status')}", f"content-type: {self.content_type}",
                  f"content-length: {length}"]
         lines += [f"{name}: {value}" for name, value in self.headers]
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+async def send_chunks(send: Send, chunks: list[bytes]) -> None:
+    """A body as ASGI ``more_body`` messages, one per chunk (the server applies the socket's backpressure
+    between them)."""
+    last = len(chunks) - 1
+    for index, chunk in enumerate(chunks):
+        await send({"type": "http.response.body", "body": chunk, "more_body": index < last})
+    if last < 0:
+        await send({"type": "http.response.body", "body": b""})
 
 
 @dataclass
@@ -105,7 +139,10 @@ class Exchange:
             start = {"type": "http.response.start", "status": answer.status, "headers": answer.asgi_headers()}
             body = {"type": "http.response.body", "body": answer.body}
         await self.send(start)
-        await self.send(body)
+        if answer.chunks is None:
+            await self.send(body)
+        else:
+            await send_chunks(self.send, answer.chunks)
 
     async def deliver_in_chunks(self, chunks: int, total_seconds: float, answer: Answer | None = None) -> None:
         """Send the answer's body in ``chunks`` pieces spread over ``total_seconds`` (a trickle)."""

@@ -239,19 +239,32 @@ class MemoryBudget:
     whole engine is evicted first (whichever namespace holds it), and every eviction is counted.
 
     The rings report what they add and free; the budget remembers (ring, seq) in append order, so the
-    oldest entry is found without scanning the rings. Not thread-safe: it lives on the event loop.
+    oldest entry is found without scanning the rings. Entries a ring dropped on its own (its entry bound)
+    are forgotten from the front of that order as they come up (a full ring drops its oldest on every
+    append, usually the order's oldest too); those behind an older live entry of another ring (an idle
+    namespace) wait for a compaction, each time the order has doubled since the last one. Amortised O(1)
+    per call, and the order never holds much more than twice the live entries (it once held up to 131,072,
+    12 MB, and scanned them all on every call past that size). Not thread-safe: it lives on the event loop.
     """
+
+    #: The order is never compacted below this many entries (a small engine never pays for it).
+    MIN_COMPACTION = 16_384
 
     def __init__(self, max_bytes: int = DEFAULT_MEMORY_BUDGET_BYTES) -> None:
         self.max_bytes = max_bytes
         self.used = 0
         self.evicted = 0
         self._order: deque[tuple[BoundedLog[Any], int]] = deque()
+        self._compact_at = self.MIN_COMPACTION
 
-    def added(self, ring: "BoundedLog[Any]", seq: int, size: int) -> None:
-        """``ring`` appended entry ``seq`` (net ``size`` characters, after its own bounds dropped some)."""
+    def added(self, ring: "BoundedLog[Any]", seq: int, size: int, dropped: bool = False) -> None:
+        """``ring`` appended entry ``seq`` (net ``size`` characters, after its own bounds ``dropped`` some)."""
         self.used += size
-        self._order.append((ring, seq))
+        order = self._order
+        order.append((ring, seq))
+        if dropped:
+            while not order[0][0].holds(order[0][1]):  # stops at the latest at least: just appended
+                order.popleft()
         while self.used > self.max_bytes and self._order:
             oldest_ring, oldest_seq = self._order.popleft()
             if oldest_ring is ring and oldest_seq == seq:
@@ -261,16 +274,18 @@ class MemoryBudget:
             if freed is not None:
                 self.used -= freed
                 self.evicted += 1
-        if len(self._order) > 2 * 65_536 and len(self._order) > 4 * self._live():
-            self._order = deque((r, s) for r, s in self._order if r.holds(s))  # forget entries gone on their own
+        if len(self._order) >= self._compact_at:  # forget entries their rings dropped on their own
+            self._order = deque((r, s) for r, s in self._order if r.holds(s))
+            self._compact_at = max(self.MIN_COMPACTION, 2 * len(self._order))
 
     def released(self, size: int) -> None:
         """A ring freed ``size`` characters on its own (its bounds, a clear, a removed namespace)."""
         self.used -= size
 
-    def _live(self) -> int:
-        rings = {id(ring): ring for ring, _ in self._order}
-        return sum(len(ring) for ring in rings.values())
+    @property
+    def tracked(self) -> int:
+        """Entries in the append order, live or dropped by their ring and not yet compacted away."""
+        return len(self._order)
 
 
 class _Record(Protocol):
@@ -314,14 +329,16 @@ class BoundedLog(Generic[R]):
         items = self._items
         items.append(item)
         self._bytes += item.size
-        released = 0
+        released = dropped = 0
         while len(items) > self.max_entries or (self._bytes > self.max_bytes and len(items) > 1):
             size = items.popleft().size
             self._bytes -= size
             released += size
-            self.dropped += 1
+            dropped += 1
+        if dropped:
+            self.dropped += dropped
         if self.budget is not None:
-            self.budget.added(self, item.seq, item.size - released)
+            self.budget.added(self, item.seq, item.size - released, dropped > 0)
         self.notify()
 
     def evict_oldest(self, seq: int) -> int | None:

@@ -17,9 +17,17 @@ journaled headers). Fault rules, scripted verdicts, the journal and the memos st
 
 Wire, both ways over the worker's stdin / stdout: an 8-byte big-endian length, then that many bytes. To the
 worker: the pickled :class:`ScanJob` and the body's length, then the body; back: the pickled decision (or
-the error, by name). A worker found dead is replaced and the job sent again, once. A worker that does not
-answer within :data:`WORKER_DEADLINE_S` is killed and the call is judged on a thread of the engine process
-instead (slower for everyone, still answered), as is a job a fresh worker also failed.
+the error, by name) and the length of the answer's body when it follows raw. An allowed payload's verdict
+echoes it (``ModifiedPayload``), so a 10 MB call gets a 10 MB answer: unpickled (answer bytes plus the JSON
+object) it held the engine's GIL for tens of ms (/health p99 53 ms while three such calls ran). So an answer
+body over :data:`RAW_ANSWER_BYTES` comes back as raw bytes after the pickled decision (whose answer is then
+empty); the engine reads it from the pipe in chunks and sends them to the client as they are, never joining
+or parsing it (:attr:`mock_akto.exchange.Answer.chunks`). The journal entry and ingest record in the
+decision are cut to the payload cap here already.
+
+A worker found dead is replaced and the job sent again, once. A worker that does not answer within
+:data:`WORKER_DEADLINE_S` is killed and the call is judged on a thread of the engine process instead
+(slower for everyone, still answered), as is a job a fresh worker also failed.
 """
 
 from __future__ import annotations
@@ -31,7 +39,7 @@ import pickle
 import signal
 import struct
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, BinaryIO, Callable, Sequence
 
 from .journal import BoundedLog, IngestRecord, JournalEntry
@@ -50,6 +58,12 @@ SCAN_PROCESSES = 2
 #: A worker that has not answered by then is killed (the scan bounds itself to SCAN_DEADLINE_S; this only
 #: catches a worker that is stuck or starved).
 WORKER_DEADLINE_S = SCAN_DEADLINE_S * 6
+#: Answer bodies above this come back from the worker as raw bytes, kept in the engine as the chunks read
+#: from the pipe (smaller ones are pickled whole: their JSON is kept for schema faults, and a reply to a
+#: body up to 1 MiB is memoised).
+RAW_ANSWER_BYTES = 1024 * 1024
+#: Most bytes read from a worker's pipe at once (one chunk of a raw answer body).
+READ_CHUNK_BYTES = 256 * 1024
 _LENGTH = struct.Struct("!Q")
 
 
@@ -89,10 +103,24 @@ class _Worker:
             self.stdin.write(chunk)
             await self.stdin.drain()  # the worker reads as we write: the pipe, not our memory, holds the body
         size, = _LENGTH.unpack(await self.stdout.readexactly(_LENGTH.size))
-        kind, value = pickle.loads(await self.stdout.readexactly(size))
+        kind, value, raw_size = pickle.loads(await self.stdout.readexactly(size))
         if kind == "error":
             raise ScanFailed(value)
+        if raw_size:
+            answer, draft, ingest, keep = value
+            value = (replace(answer, chunks=await self._read_chunks(raw_size)), draft, ingest, keep)
         return value
+
+    async def _read_chunks(self, size: int) -> list[bytes]:
+        """``size`` bytes from the worker's stdout, as the chunks the pipe gave (never joined)."""
+        chunks = []
+        while size:
+            chunk = await self.stdout.read(min(size, READ_CHUNK_BYTES))
+            if not chunk:
+                raise EOFError(f"the scan worker closed its pipe with {size} bytes of the answer unsent")
+            chunks.append(chunk)
+            size -= len(chunk)
+        return chunks
 
     def kill(self) -> None:
         if self.process.returncode is None:
@@ -224,12 +252,18 @@ def serve(requests: BinaryIO, answers: BinaryIO) -> None:
         body = _read_exactly(requests, job.body_size)
         if body is None:
             return
+        raw = b""
         try:
-            result: tuple[str, object] = ("decision", decide_in_worker(job, body))
+            answer, draft, ingest, keep = decide_in_worker(job, body)
+            if len(answer.body) > RAW_ANSWER_BYTES:  # sent raw after the decision, not pickled inside it
+                raw, answer = answer.body, replace(answer, body=b"", json=None)
+            result: tuple[str, object, int] = ("decision", (answer, draft, ingest, keep), len(raw))
         except Exception as error:  # noqa: BLE001 - reported to the engine, which judges the call itself
-            result = ("error", f"{type(error).__name__}: {error}")
+            result = ("error", f"{type(error).__name__}: {error}", 0)
         data = pickle.dumps(result, pickle.HIGHEST_PROTOCOL)
         answers.write(_LENGTH.pack(len(data)) + data)
+        if raw:
+            answers.write(raw)
         answers.flush()
 
 

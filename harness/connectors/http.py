@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import ssl
 import time
 from typing import Any, Mapping
 
@@ -12,6 +14,19 @@ from harness.connectors.base import ClientResponse, Traffic
 
 #: Bound on one client request: longer than any engine timeout a scenario sets (<= 60 s) plus margins.
 CLIENT_TIMEOUT_S = 90.0
+
+
+@functools.lru_cache(maxsize=1)
+def tls_context() -> ssl.SSLContext:
+    """The default verifying TLS context (certifi's bundle), built once.
+
+    Why: a fresh ``httpx.Client(verify=True)`` loads the CA bundle again, 20 ms of CPU here (30-70 ms with
+    three client threads at once), and the client's clock counted it against the connector: LiteLLM
+    fail_open under a stalled engine answered 1.00-1.02 s after arrival in the proxy, but 1.26 s at the
+    client (issue 11). A CA file of the caller's (``verify="path"``) is loaded per client, as before: its
+    content may change between runs under the same name.
+    """
+    return httpx.create_ssl_context(verify=True)
 
 
 #: Where each OpenAI API of :attr:`Traffic.api` is served, below a base URL.
@@ -44,7 +59,8 @@ def send_openai_chat(
     all_headers = {"content-type": "application/json", **(headers or {}), **traffic.headers}
     started = time.perf_counter()
     try:
-        with httpx.Client(timeout=CLIENT_TIMEOUT_S, verify=verify, proxy=proxy, trust_env=False) as client:
+        tls = tls_context() if verify is True else verify
+        with httpx.Client(timeout=CLIENT_TIMEOUT_S, verify=tls, proxy=proxy, trust_env=False) as client:
             with client.stream("POST", url, json=body, headers=all_headers) as response:
                 raw = response.read().decode(errors="replace")
                 elapsed = (time.perf_counter() - started) * 1000

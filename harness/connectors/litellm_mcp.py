@@ -18,7 +18,7 @@ from typing import Any, Mapping
 import httpx
 
 from harness.connectors.base import ClientResponse, ConnectorConfig, Traffic
-from harness.connectors.http import CLIENT_TIMEOUT_S
+from harness.connectors.http import CLIENT_TIMEOUT_S, tls_context
 from harness.fakes.mcp import TOOL_NAME
 
 #: The fake MCP server's name in the proxy's ``mcp_servers`` (so the client calls ``fake_mcp-lookup``).
@@ -70,7 +70,7 @@ def send_mcp_tool_call(url: str, traffic: Traffic, *, headers: Mapping[str, str]
     JSON-RPC message, so ``body: {result.isError: true}`` checks read it."""
     base = {"accept": "application/json, text/event-stream", "content-type": "application/json", **headers, **traffic.headers}
     try:
-        with httpx.Client(timeout=CLIENT_TIMEOUT_S, trust_env=False) as client:
+        with httpx.Client(timeout=CLIENT_TIMEOUT_S, verify=tls_context(), trust_env=False) as client:
             init = client.post(url, headers=base, json={"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
                 "protocolVersion": PROTOCOL_VERSION, "capabilities": {}, "clientInfo": {"name": "akto-harness", "version": "1"}}})
             session = {"mcp-session-id": init.headers["mcp-session-id"]} if "mcp-session-id" in init.headers else {}

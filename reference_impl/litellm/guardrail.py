@@ -76,6 +76,22 @@ def plain_http_off_host(url: str) -> bool:
     return url.startswith("http://") and host not in ("localhost", "127.0.0.1", "::1")
 
 
+class GuardrailUnavailable(Exception):
+    """The fail_closed answer (``status_code``, 503, with ``message`` as the body's error message).
+
+    Why not FastAPI's ``HTTPException`` (which the block, a 403, still uses): LiteLLM 1.106.2 sends every
+    5xx ``HTTPException`` a guardrail raises through its proxy-only failure logging, which formats the
+    traceback twice and runs its secret-redaction regexes over it (about 4 ms of the proxy's CPU per 503,
+    half of its cost; docs/litellm.md, "The fail_closed 503"). Any other exception that carries
+    ``status_code`` is answered with that status and its ``message`` by the same handler, without that step.
+    """
+
+    def __init__(self, status_code: int, message: str) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.message = message
+
+
 class AktoGuardrail(CustomGuardrail):
     """One config entry: ``mode: pre_call`` validates (and may block or mask), ``mode: post_call`` ingests."""
 
@@ -126,7 +142,7 @@ class AktoGuardrail(CustomGuardrail):
                 return data
             self.engine.failure_log.error(key, "akto: engine call failed (%s), answering %d: %s", failure.kind.value,
                                           decision.status, failure)
-            raise HTTPException(status_code=decision.status, detail=decision.message) from None
+            raise GuardrailUnavailable(decision.status, decision.message) from None
         if verdict.blocks:
             self._block(data, verdict.reason or DEFAULT_BLOCK_REASON)
         if not verdict.allowed:

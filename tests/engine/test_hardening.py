@@ -9,8 +9,10 @@ fixed sleep.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import socket
+import threading
 import time
 from typing import Iterator
 
@@ -23,6 +25,7 @@ from bench.soak import probe_during
 from mock_akto.client import MockAktoClient
 from mock_akto.errors import AdminError
 from mock_akto.policies import MAX_REDACTIONS, Policy
+from mock_akto.server import EngineServer
 
 PROXY = "/api/http-proxy"
 ADMIN_TOKEN = "admin-s3cret-value"
@@ -315,6 +318,84 @@ def test_big_bodies_see_the_namespaces_current_policies_and_keys_and_survive_a_k
         assert scan_workers(), "no new scan worker after the old ones were killed"
         on_a_thread = [record.message for record in caplog.records if "on a thread" in record.message]
         assert not on_a_thread, on_a_thread
+
+
+def harmless_text(size: int) -> str:
+    """Text the default policies allow, ``size`` characters long: its verdict echoes it whole."""
+    sentence = "a harmless sentence about fruit. "
+    return (sentence * (size // len(sentence) + 1))[:size]
+
+
+async def _loop_stretches(stop: threading.Event, stretches: list[float]) -> None:
+    """On the engine's event loop: the loop thread's own CPU seconds between two wake-ups of a 1 ms timer,
+    i.e. the longest the loop kept a /health probe waiting. Thread CPU time, so neither a busy machine nor
+    this test process's client thread (which shares the GIL) can inflate it."""
+    last = time.thread_time()
+    while not stop.is_set():
+        await asyncio.sleep(0.001)
+        now = time.thread_time()
+        stretches.append(now - last)
+        last = now
+
+
+@contextlib.contextmanager
+def loop_stretches(engine: EngineServer) -> Iterator[list[float]]:
+    """:func:`_loop_stretches` on ``engine``'s loop for the duration of the block."""
+    loop = engine._server.servers[0].get_loop()  # the loop uvicorn's listening socket lives on
+    stop, stretches = threading.Event(), []
+    monitor = asyncio.run_coroutine_threadsafe(_loop_stretches(stop, stretches), loop)
+    try:
+        yield stretches
+    finally:
+        stop.set()
+        monitor.result(10)
+
+
+def test_an_allowed_10_mb_answer_goes_from_the_worker_to_the_client_in_chunks(make_engine, http) -> None:
+    """An allowed payload's verdict echoes it, so a 10 MB call gets a 10 MB answer. Unpickled in the engine
+    process (answer bytes and JSON object) it held the event loop for tens of ms in one go (/health p99
+    53 ms while three such calls ran); now it comes from the worker's pipe as raw chunks, sent as they are.
+    Measured in the loop thread's CPU time, so a loaded machine cannot make it flaky."""
+    engine = make_engine()
+    warm = http.post(engine.url + PROXY, json=envelope(harmless_text(500_000)), params={"guardrails": "true"})
+    assert warm.json()["data"]["guardrailsResult"]["Allowed"] is True and scan_workers()
+    payload = harmless_text(10_000_000)
+    body = orjson.dumps(envelope(payload))
+    with loop_stretches(engine) as stretches:
+        answer = http.post(engine.url + PROXY, content=body, params={"guardrails": "true"})
+    assert answer.status_code == 200 and len(answer.content) > len(payload)
+    result = orjson.loads(answer.content)["data"]["guardrailsResult"]
+    assert result["Allowed"] is True and result["ModifiedPayload"] == payload  # the whole echo, not a view
+    entry = http.get(engine.url + "/__admin/journal").json()[-1]
+    assert entry["truncated"] and len(entry["request_verdict"]["ModifiedPayload"]) == 64 * 1024
+    # Before: one stretch of 20-40 ms (the unpickling). Now: reading a chunk from the pipe and writing it.
+    longest = max(stretches)
+    assert len(stretches) > 10 and longest < 0.008, f"{len(stretches)} wake-ups, longest {longest * 1000:.1f} ms of loop CPU"
+
+
+def test_faults_and_scripted_verdicts_still_see_a_big_answer_whole(make_engine, http) -> None:
+    """A big answer arrives in chunks; a fault that reads or bends it gets it joined and parsed, and a
+    scripted verdict replaces it (the chunks are dropped), as for any answer."""
+    engine = make_engine()
+    payload = harmless_text(2_000_000)  # over the 1 MiB above which the worker sends the answer raw
+    body = orjson.dumps(envelope(payload))
+    with MockAktoClient(engine.url, "big") as admin:
+        rule = admin.add_fault({"type": "schema_break", "kind": "missing_allowed"})
+        bent = http.post(engine.url + "/ns/big" + PROXY, content=body, params={"guardrails": "true"})
+        result = bent.json()["data"]["guardrailsResult"]
+        assert "Allowed" not in result and result["ModifiedPayload"] == payload
+        admin.remove_fault(rule.id)
+        admin.add_fault({"type": "truncated_body", "fraction": 0.5})
+        with pytest.raises(httpx.RemoteProtocolError):
+            http.post(engine.url + "/ns/big" + PROXY, content=body, params={"guardrails": "true"})
+        admin.clear_faults()
+        admin.add_verdict(answer={"verdict": {"Allowed": False, "Reason": "scripted"}}, first_n=1)
+        scripted = http.post(engine.url + "/ns/big" + PROXY, content=body, params={"guardrails": "true"})
+        verdict = scripted.json()["data"]["guardrailsResult"]
+        assert verdict["Allowed"] is False and verdict["Reason"] == "scripted" and not verdict["ModifiedPayload"]
+        again = http.post(engine.url + "/ns/big" + PROXY, content=body, params={"guardrails": "true"})
+        assert again.json()["data"]["guardrailsResult"]["ModifiedPayload"] == payload
+        assert [entry.fault for entry in admin.journal()] == ["schema_break", "truncated_body", None, None]
 
 
 # --------------------------------------------------------------------------------------------- 5: nesting

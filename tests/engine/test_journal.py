@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -265,3 +266,27 @@ def test_observe_connectors_get_mode_observe(akto, http) -> None:  # noqa: ANN00
     http.post(akto.url + PROXY, json=envelope(), params={"ingest_data": "true", "akto_connector": "truefoundry"})
     (record,) = akto.client.ingest_records(connector="truefoundry")
     assert '"mode":"observe"' in record.tag.replace(" ", "")
+
+
+def test_the_memory_budget_tracks_about_as_many_entries_as_the_rings_hold() -> None:
+    """Rings dropping entries on their own (their entry bound) must not leave the budget's order growing
+    with every call: 200,000 appends to two 1,000-entry rings leave it within the compaction bound."""
+    from mock_akto.journal import MemoryBudget
+
+    budget = MemoryBudget(max_bytes=10**12)
+    journal = BoundedLog[Record](1_000, 10**12, budget)
+    ingest = BoundedLog[Record](1_000, 10**12, budget)
+    for _ in range(100_000):
+        for ring in (journal, ingest):
+            ring.append(Record(ring.next_seq()))
+    assert len(journal) == len(ingest) == 1_000
+    assert budget.tracked <= MemoryBudget.MIN_COMPACTION, budget.tracked
+
+
+@dataclass
+class Record:
+    """What a ring needs of an entry."""
+
+    seq: int
+    done: bool = True
+    size: int = 10

@@ -166,3 +166,20 @@ async def test_engine_key_is_never_logged(akto: EngineNamespace, caplog: pytest.
     await hook.aclose()
     assert caplog.records, "the failure should have been logged"
     assert all(ENGINE_KEY not in record.getMessage() for record in caplog.records)
+
+
+@run_async
+async def test_fail_closed_refusal_skips_litellms_traceback_logging(akto: EngineNamespace) -> None:
+    # LiteLLM 1.106.2 formats and secret-redacts the traceback of these exception types again for its logging
+    # callbacks: half the proxy's CPU for a 503 (docs/connectors.md, "LiteLLM: the price of a 503"). Any
+    # other exception with a status_code is answered with that status and its message.
+    from litellm.proxy.utils import _PROXY_ONLY_LLM_API_ERRORS
+
+    akto.client.add_fault({"type": "status", "status": 500})
+    hook = make_hook(akto.url)
+    with pytest.raises(Exception) as caught:
+        await hook.async_pre_call_hook(None, None, request_data("hi"), "acompletion")
+    await hook.aclose()
+    assert getattr(caught.value, "status_code", None) == 503
+    assert getattr(caught.value, "message", None) == "Akto guardrail service unreachable"
+    assert not isinstance(caught.value, _PROXY_ONLY_LLM_API_ERRORS)

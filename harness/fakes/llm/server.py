@@ -12,13 +12,13 @@ import httpx
 
 from harness.fakes.llm.client import FakeLLMClient
 from harness.fakes.llm.script import DEFAULT_MAX_RECORDED
-from harness.process import LOOPBACK, ManagedProcess, ProcessService, start_on_free_port
+from harness.process import LOOPBACK, ManagedProcess, ServiceWithClient, start_on_free_port
 
 #: Names the generated test certificate is valid for (``tls=True``).
 DEFAULT_TLS_NAMES = ("127.0.0.1", "localhost")
 
 
-class FakeLLMServer(ProcessService):
+class FakeLLMServer(ServiceWithClient[FakeLLMClient]):
     """``python -m harness.fakes.llm`` as a managed child process; a context manager.
 
     ``tls=True`` makes a throwaway CA and certificate with ``trustme`` (``ca_cert`` is the file clients
@@ -50,7 +50,6 @@ class FakeLLMServer(ProcessService):
         self.fixed_port = port
         self.port = 0
         self.process: ManagedProcess | None = None
-        self._client: FakeLLMClient | None = None
         self._tempdir: tempfile.TemporaryDirectory[str] | None = None
 
     @property
@@ -69,11 +68,8 @@ class FakeLLMServer(ProcessService):
             return True
         return str(self.ca_cert) if self.ca_cert else False
 
-    @property
-    def client(self) -> FakeLLMClient:
-        if self._client is None:
-            self._client = FakeLLMClient(self.url, verify=self.verify)
-        return self._client
+    def new_client(self) -> FakeLLMClient:
+        return FakeLLMClient(self.url, verify=self.verify)
 
     def start(self) -> "FakeLLMServer":
         if self._generate_tls:
@@ -90,9 +86,6 @@ class FakeLLMServer(ProcessService):
         return self
 
     def stop(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
         super().stop()
         if self._tempdir is not None:
             self._tempdir.cleanup()

@@ -6,10 +6,10 @@ import os
 import sys
 
 from harness.fakes.mcp.client import FakeMCPClient
-from harness.process import LOOPBACK, ManagedProcess, ProcessService, http_ready, start_on_free_port
+from harness.process import LOOPBACK, ManagedProcess, ServiceWithClient, http_ready, start_on_free_port
 
 
-class FakeMCPServer(ProcessService):
+class FakeMCPServer(ServiceWithClient[FakeMCPClient]):
     """``python -m harness.fakes.mcp`` as a managed child process; a context manager."""
 
     def __init__(self, *, startup_timeout: float = 20.0, log_dir: str | os.PathLike[str] | None = None) -> None:
@@ -17,18 +17,14 @@ class FakeMCPServer(ProcessService):
         self.log_dir = log_dir
         self.port = 0
         self.process: ManagedProcess | None = None
-        self._client: FakeMCPClient | None = None
 
     @property
     def url(self) -> str:
         """Base URL; the MCP endpoint is ``url + "/mcp"``."""
         return f"http://{LOOPBACK}:{self.port}"
 
-    @property
-    def client(self) -> FakeMCPClient:
-        if self._client is None:
-            self._client = FakeMCPClient(self.url)
-        return self._client
+    def new_client(self) -> FakeMCPClient:
+        return FakeMCPClient(self.url)
 
     def start(self) -> "FakeMCPServer":
         def build(port: int) -> ManagedProcess:
@@ -40,9 +36,3 @@ class FakeMCPServer(ProcessService):
 
         start_on_free_port(build)
         return self
-
-    def stop(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
-        super().stop()

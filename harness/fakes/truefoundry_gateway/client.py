@@ -14,7 +14,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import httpx
 
-from harness.process import LOOPBACK, ManagedProcess, ProcessService, http_ready, start_on_free_port
+from harness.process import LOOPBACK, ManagedProcess, ServiceWithClient, http_ready, start_on_free_port
 from harness.fakes.truefoundry_gateway.guardrails import GuardrailConfig
 
 DEFAULT_MODEL = "openai-main/gpt-4o-mini"
@@ -120,7 +120,7 @@ def _config_json(guardrail: GuardrailConfig | Mapping[str, Any]) -> dict[str, An
     return data
 
 
-class TfyGatewayServer(ProcessService):
+class TfyGatewayServer(ServiceWithClient[TfyGatewayClient]):
     """``python -m harness.fakes.truefoundry_gateway`` as a managed child process on loopback; a context manager."""
 
     def __init__(self, llm_url: str, *, contract: str = "current", startup_timeout: float = 20.0,
@@ -132,17 +132,13 @@ class TfyGatewayServer(ProcessService):
         self.log_dir = log_dir
         self.port = 0
         self.process: ManagedProcess | None = None
-        self._client: TfyGatewayClient | None = None
 
     @property
     def url(self) -> str:
         return f"http://{LOOPBACK}:{self.port}"
 
-    @property
-    def client(self) -> TfyGatewayClient:
-        if self._client is None:
-            self._client = TfyGatewayClient(self.url)
-        return self._client
+    def new_client(self) -> TfyGatewayClient:
+        return TfyGatewayClient(self.url)
 
     def start(self) -> "TfyGatewayServer":
         def build(port: int) -> ManagedProcess:
@@ -155,9 +151,3 @@ class TfyGatewayServer(ProcessService):
 
         start_on_free_port(build, port=self.fixed_port)
         return self
-
-    def stop(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
-        super().stop()
