@@ -8,7 +8,9 @@ Variants, the same egress request-phase envelope, ``--in-flight`` calls at once 
 
 * ``httpx``: ``EngineClient`` over httpx's own transport (httpcore + anyio);
 * ``aiohttp via httpx``: over our aiohttp transport, through httpx's ``AsyncClient`` layers (before 12.2);
-* ``aiohttp direct``: over our aiohttp transport called directly (what the connectors do now).
+* ``aiohttp direct``: over our aiohttp transport called directly (what the LiteLLM hook and the TrueFoundry
+  endpoint do);
+* ``http1 direct``: over the lean HTTP/1.1 transport called directly (what the egress addon does).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from harness.engine import EngineNamespace, EngineProcess
 from harness.payloads import ALLOW_PROMPT
 from reference_impl.core import EngineClient, EngineSettings
 from reference_impl.core.aiohttp_transport import AiohttpTransport
+from reference_impl.core.http1_transport import Http1Transport
 from reference_impl.egress.payload import build_envelope, request_payload
 
 
@@ -36,6 +39,8 @@ def _client(variant: str, url: str) -> EngineClient:
     settings = EngineSettings(akto_base_url=url, connector="egress", guardrail_timeout=30)
     if variant == "httpx":
         return EngineClient(settings)
+    if variant == "http1 direct":
+        return EngineClient(settings, transport=Http1Transport.for_settings(settings))
     client = EngineClient(settings, transport=AiohttpTransport.for_settings(settings))
     if variant == "aiohttp via httpx":
         client._direct = None  # the path before issue 12.2: through httpx.AsyncClient
@@ -63,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--in-flight", type=int, default=100)
     args = parser.parse_args(argv)
-    variants = ("httpx", "aiohttp via httpx", "aiohttp direct")
+    variants = ("httpx", "aiohttp via httpx", "aiohttp direct", "http1 direct")
     with EngineProcess() as engine:
         namespace = EngineNamespace.open(engine.url, "client-cpu")
         results = {v: asyncio.run(_measure(v, namespace.url, args.rounds, args.in_flight)) for v in variants}

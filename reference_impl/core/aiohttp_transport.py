@@ -4,8 +4,8 @@ Why: httpx's own connection layer (httpcore + anyio) costs about 1 ms of CPU per
 aiohttp about 0.2 ms, and a connector's host serves every request on one event loop, so client CPU is
 latency for everyone (bench/litellm_overhead.py, bench/truefoundry_overhead.py). The client, its total
 deadline and its failure classification stay exactly as in core: this transport only moves bytes, and
-turns aiohttp's exceptions into the httpx ones core already maps by type (tests/truefoundry/
-test_transport.py runs every engine fault through both transports and expects the same failure kind).
+turns aiohttp's exceptions into the httpx ones core already maps by type (tests/core/
+test_http1_transport.py runs every engine fault through every transport and expects the same failure kind).
 
 A library (``httpx-aiohttp``) does the same job; we keep this one because each aiohttp error class below
 is mapped and tested against real socket faults, which that library's mapping does not cover fully.
@@ -15,34 +15,18 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from typing import NamedTuple, Sequence
+from typing import Sequence
 
 import aiohttp
 import httpx
 
+from .direct_transport import DirectTransport, RawAnswer, TLSVerificationError
 from .settings import EngineSettings
 
-
-class RawAnswer(NamedTuple):
-    """An engine answer as read off the wire: status, raw header pairs, body."""
-
-    status: int
-    headers: Sequence[tuple[bytes, bytes]]
-    content: bytes
-
-    @property
-    def content_type(self) -> str | None:
-        for name, value in self.headers:
-            if name.lower() == b"content-type":
-                return value.decode("latin-1")
-        return None
+__all__ = ["AiohttpTransport", "RawAnswer", "TLSVerificationError"]
 
 
-class TLSVerificationError(httpx.ConnectError):
-    """The engine's certificate did not verify (kept apart from other connect errors: never failed open)."""
-
-
-class AiohttpTransport(httpx.AsyncBaseTransport):
+class AiohttpTransport(DirectTransport):
     """One aiohttp session (created on first use, inside the running loop) with bounded connections."""
 
     def __init__(self, *, max_connections: int = 100, verify: bool | str = True, timeout_s: float | None = None) -> None:
@@ -74,13 +58,6 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 timeout=aiohttp.ClientTimeout(total=self.timeout_s),
             )
         return self._session
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        """httpx's transport interface (for an ``httpx.AsyncClient`` built over this transport)."""
-        body = await request.aread()
-        headers = [(name, value) for name, value in request.headers.multi_items() if name.lower() != "host"]
-        answer = await self.post(str(request.url), body, headers, request=request)
-        return httpx.Response(answer.status, headers=answer.headers, content=answer.content, request=request)
 
     async def post(self, url: str, body: bytes, headers: Sequence[tuple[str, str]], *,
                    request: httpx.Request | None = None) -> RawAnswer:

@@ -28,9 +28,10 @@ from akto_wire import (
     validate_path,
 )
 
-from .aiohttp_transport import AiohttpTransport, RawAnswer, TLSVerificationError
+from .direct_transport import DirectTransport, RawAnswer, TLSVerificationError
 from .background import BackgroundTasks
 from .breaker import CircuitBreaker
+from .deadlines import Deadlines
 from .budget import RequestBudget
 from .failure_log import FailureLog
 from .failmode import EngineFailure, FailureKind
@@ -55,9 +56,9 @@ class EngineClient:
         #: Shared by every flow of this connector instance: decides at once while the engine is stalled.
         self.breaker = CircuitBreaker(failures=settings.breaker_failures, window_s=settings.guardrail_timeout,
                                       backoff_s=settings.breaker_backoff_s, on_open=self._cut_waiting_calls)
-        #: The deadlines of the calls now waiting on the engine: the breaker's opening ends them all at once.
-        self._waiting: set[asyncio.Timeout] = set()
-        self._cut: set[asyncio.Timeout] = set()
+        #: The deadlines of the calls now waiting on the engine (one timer for all): the breaker's opening
+        #: ends them all at once.
+        self._deadlines = Deadlines()
         # httpx's own timeout is a backstop per phase; the real bound is the asyncio deadline in _post.
         self._http = httpx.AsyncClient(
             base_url=settings.akto_base_url,
@@ -71,12 +72,13 @@ class EngineClient:
             transport=transport,
             trust_env=False,
         )
-        #: Our aiohttp transport is called directly: httpx's client layers (auth, redirects, cookies, event
-        #: hooks) cost CPU per call in the host's one event loop and do nothing for a fixed engine URL.
-        #: Any other transport (httpx's own) goes through the client. Both raise httpx's exception types.
-        self._direct = transport if isinstance(transport, AiohttpTransport) else None
-        #: The direct path's headers: the client's, but asking for an identity answer, since aiohttp hands the
-        #: bytes over undecoded (a verdict is a few hundred bytes: compressing it saves nothing).
+        #: Our own transports (aiohttp, lean HTTP/1.1) are called directly: httpx's client layers (auth,
+        #: redirects, cookies, event hooks) cost CPU per call in the host's one event loop and do nothing for a
+        #: fixed engine URL. Any other transport (httpx's own) goes through the client. All raise httpx's
+        #: exception types.
+        self._direct = transport if isinstance(transport, DirectTransport) else None
+        #: The direct path's headers: the client's, but asking for an identity answer, since our transports hand
+        #: the bytes over undecoded (a verdict is a few hundred bytes: compressing it saves nothing).
         self._headers = [(name, value) for name, value in self._http.headers.multi_items()
                          if name.lower() not in ("host", "accept-encoding")] + [("accept-encoding", "identity")]
         #: Full URLs by (path, query): httpx parses and merges a relative path and its params on every call
@@ -103,13 +105,8 @@ class EngineClient:
 
     def _cut_waiting_calls(self) -> None:
         """The breaker opened: every call still waiting on the stalled engine is decided now (its deadline
-        moves to now, so it fails as a timeout through the one path every timeout takes)."""
-        if self._waiting:
-            now = asyncio.get_running_loop().time()
-            for deadline in self._waiting:
-                if not deadline.expired():  # an expiring one times out anyway
-                    deadline.reschedule(now)
-                    self._cut.add(deadline)
+        expires now, so it fails as a timeout through the one path every timeout takes)."""
+        self._deadlines.cut_all()
 
     async def check(self, envelope: EnvelopeSource, *, direction: Direction = "request", ingest: bool = False,
                     budget: RequestBudget | None = None) -> Verdict:
@@ -169,20 +166,16 @@ class EngineClient:
             envelope = envelope()
         content = envelope.model_dump_json().encode()
         started = time.monotonic()
-        deadline = asyncio.timeout(timeout)
+        deadline = self._deadlines.enter(timeout)
         try:
-            self._waiting.add(deadline)
-            try:
-                async with deadline:
-                    if self._direct is not None:
-                        answer = await self._direct.post(url, content, self._headers)
-                    else:
-                        response = await self._http.post(url, content=content)
-                        answer = RawAnswer(response.status_code, response.headers.raw, response.content)
-            finally:
-                self._waiting.discard(deadline)
+            with deadline:
+                if self._direct is not None:
+                    answer = await self._direct.post(url, content, self._headers)
+                else:
+                    response = await self._http.post(url, content=content)
+                    answer = RawAnswer(response.status_code, response.headers.raw, response.content)
         except (TimeoutError, httpx.TimeoutException):
-            if deadline in self._cut:
+            if deadline.cut:
                 raise EngineFailure(FailureKind.TIMEOUT, "engine known stalled (the circuit opened while this call "
                                     f"waited {time.monotonic() - started:.2f}s)") from None
             self.breaker.on_timeout()
@@ -196,7 +189,6 @@ class EngineClient:
             self.breaker.abandon()
             raise
         finally:
-            self._cut.discard(deadline)
             if budget is not None:
                 budget.charge(time.monotonic() - started)
         self.breaker.on_answer()
