@@ -10,7 +10,7 @@ Variants, one request at a time, in rotating rounds (bench._common.interleave):
   response phase checks against the fake engine, which answers at once);
 * ``engine x2``: the two engine calls the addon makes (its exact request-phase and response-phase
   envelopes), made from this process one after the other with the addon's own engine client
-  (``reference_impl.core.EngineClient`` over the aiohttp transport, as the addon builds it): the engine
+  (``reference_impl.core.EngineClient`` over the lean HTTP/1.1 transport, as the addon builds it): the engine
   round trip as the addon pays it.
 
 Target: p50(mitmdump+addon) - p50(mitmdump) - p50(engine x2) <= 2 ms, i.e. the addon's own work (hooks,
@@ -41,7 +41,7 @@ from bench.servers import LOADGEN_CPU, SERVER_CPU, engine_process, pin_process, 
 from harness.fakes.llm import FakeLLMServer
 from harness.hosts.mitmdump import EGRESS_ADDON, ROUTE_ADDON, MitmDump
 from reference_impl.core import EngineClient, EngineSettings
-from reference_impl.core.aiohttp_transport import AiohttpTransport
+from reference_impl.core.http1_transport import Http1Transport
 from reference_impl.egress.payload import build_envelope, request_payload
 
 TARGET_ADDED_P50_MS = 2.0
@@ -89,27 +89,32 @@ def _engine_envelopes(chat: dict, answer: httpx.Response) -> tuple[Envelope, Env
 
 
 def _engine_rounds(engine_url: str, request_phase: Envelope, response_phase: Envelope) -> tuple[Callable[[int], Timings], Callable[[], None]]:
-    """``run(n)``: n request+response check pairs through the addon's engine client, on one event loop."""
+    """``run(n)``: n request+response check pairs through the addon's engine client, on one event loop.
+
+    Each round opens its own client: the loop does not run between rounds, so a pooled connection the
+    engine closed meanwhile (keep-alive 5 s) would only be noticed when written to."""
     loop = asyncio.new_event_loop()
     settings = EngineSettings(akto_base_url=engine_url)
-    client = EngineClient(settings, transport=AiohttpTransport.for_settings(settings))  # as the addon builds it
 
     async def pairs(requests: int) -> Timings:
+        client = EngineClient(settings, transport=Http1Transport.for_settings(settings))  # as the addon builds it
         timings = Timings(name="engine x2")
         began = time.perf_counter()
-        for _ in range(requests):
-            start = time.perf_counter_ns()
-            first = await client.check(request_phase, direction="request", ingest=True)
-            second = await client.check(response_phase, direction="response", ingest=True)
-            if first.allowed and second.allowed:
-                timings.record_ns(time.perf_counter_ns() - start)
-            else:
-                timings.record_error()
-        timings.wall_s = time.perf_counter() - began
+        try:
+            for _ in range(requests):
+                start = time.perf_counter_ns()
+                first = await client.check(request_phase, direction="request", ingest=True)
+                second = await client.check(response_phase, direction="response", ingest=True)
+                if first.allowed and second.allowed:
+                    timings.record_ns(time.perf_counter_ns() - start)
+                else:
+                    timings.record_error()
+            timings.wall_s = time.perf_counter() - began
+        finally:
+            await client.aclose()
         return timings
 
     def close() -> None:
-        loop.run_until_complete(client.aclose())
         loop.close()
 
     return (lambda requests: loop.run_until_complete(pairs(requests))), close
