@@ -29,6 +29,7 @@ from harness.engine import EngineNamespace, EngineProcess
 from harness.payloads import ALLOW_PROMPT
 from harness.timing import Timings, console, exact_percentile
 from loadtests.engine_mix import expect_verdict
+from loadtests.keepalive import KeepAliveSafeUser
 from loadtests.open_model import OpenModelUser
 from loadtests.runner import run_locust
 from loadtests.targets import engine_target
@@ -44,7 +45,7 @@ def users_for(url: str, closed_users: int, rate: float,
     opened = Scenario("open" + suffix, target, ALLOW_PROMPT, 200, expect_verdict(allowed=True))
     body, headers = target.body(ALLOW_PROMPT), dict(target.headers)
 
-    class ClosedLoop(FastHttpUser):
+    class ClosedLoop(KeepAliveSafeUser):
         host, fixed_count, wait_time = url, closed_users, constant(0)
         connection_timeout = network_timeout = 30.0
         max_retries = 0
@@ -119,6 +120,9 @@ def compare(engine_url: str, args: argparse.Namespace) -> dict[str, Any]:
             "closed": percentiles(result.raw.timings("closed"), overhead["closed"]),
             "open": percentiles(result.raw.timings("open"), overhead["open"]),
             "failed": {m: result.raw.failed(m) for m in ("closed", "open", "closed-ref", "open-ref")},
+            "failed_by_outcome": {f"{name} {outcome}": n
+                                  for (name, outcome), n in sorted(result.raw.failures_by_outcome.items())},
+            "errors": {f"{e.name}: {e.error}": e.occurrences for e in list(result.environment.stats.errors.values())[:10]},
             "open_missed": sum(u.missed for u in open_cls.instances),
             "reference": {m: percentiles(result.raw.timings(f"{m}-ref")) for m in ("closed", "open")},
         }

@@ -19,16 +19,17 @@ from typing import Any, Sequence
 
 import gevent
 from gevent.pool import Pool
-from locust import FastHttpUser, constant, task
+from locust import constant, task
 from locust.user.users import LOCUST_STATE_STOPPING
 
+from loadtests.keepalive import KeepAliveSafeUser
 from loadtests.users import Scenario, send
 
 #: In-flight requests one open-model user allows before it counts a scheduled request as missed.
 DEFAULT_MAX_IN_FLIGHT = 2_000
 
 
-class OpenModelUser(FastHttpUser):
+class OpenModelUser(KeepAliveSafeUser):
     """Sends ``scenarios`` (weighted, interleaved) at ``arrival_rate`` per second, never waiting for answers."""
 
     abstract = True

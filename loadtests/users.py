@@ -14,6 +14,7 @@ from typing import Callable, Sequence
 
 from locust import FastHttpUser, constant
 
+from loadtests.keepalive import KeepAliveSafeUser
 from loadtests.targets import Target
 
 BodyCheck = Callable[[bytes], "str | None"]
@@ -30,6 +31,16 @@ class Scenario:
     also_ok: tuple[int, ...] = ()  # other statuses that are right too (fail_closed's 503 on a flaky engine)
 
 
+#: How much of an unexpected answer's body a failure message quotes (Locust groups failures by message).
+EXCERPT_BYTES = 160
+
+
+def excerpt(body: bytes | None) -> str:
+    """The start of ``body`` as text, for a failure message: why the connector answered what it did."""
+    text = (body or b"")[:EXCERPT_BYTES].decode("utf-8", "replace")
+    return repr(text) + ("..." if body and len(body) > EXCERPT_BYTES else "")
+
+
 def send(user: FastHttpUser, scenario: Scenario, body: bytes, headers: dict[str, str],
          scheduled: float | None = None) -> None:
     """One request of ``scenario``, its status and body checked. With ``scheduled`` (a ``perf_counter``
@@ -41,8 +52,13 @@ def send(user: FastHttpUser, scenario: Scenario, body: bytes, headers: dict[str,
         if response.status_code in scenario.also_ok:
             response.success()
             return
+        if not response.status_code:  # no answer: Locust's ErrorResponse carries the connection error
+            error = getattr(response, "error", None)
+            response.failure(f"expected {scenario.expect_status}, got no answer: {type(error).__name__}: {error}")
+            return
         if response.status_code != scenario.expect_status:
-            response.failure(f"expected {scenario.expect_status}, got {response.status_code}")
+            response.failure(f"expected {scenario.expect_status}, got {response.status_code}: "
+                             f"{excerpt(response.content)}")
             return
         problem = scenario.check(response.content or b"") if scenario.check else None
         if problem:
@@ -78,4 +94,4 @@ def user_class(name: str, scenarios: Sequence[Scenario], *, timeout_s: float, we
         "connection_timeout": timeout_s, "network_timeout": timeout_s, "max_retries": 0,
         "insecure": False, "__module__": __name__,
     }
-    return type(name, (FastHttpUser,), attrs)
+    return type(name, (KeepAliveSafeUser,), attrs)

@@ -7,11 +7,12 @@ loopback, all stopped when Locust quits. Users send what a client of that host s
 status). Runs on one machine (the connector's target is known only where it was started).
 """
 
-from locust import FastHttpUser, constant, events, tag, task
+from locust import constant, events, tag, task
 
 from harness.connectors import registry
 from harness.payloads import ALLOW_PROMPT, BLOCK_PROMPT
 from loadtests import plugin  # noqa: F401  (exact timings, budgets, reports)
+from loadtests.keepalive import KeepAliveSafeUser
 from loadtests.services import add_connector_options, connector_target
 from loadtests.users import Scenario, send
 
@@ -34,7 +35,7 @@ def _start(environment, **_):
     SCENARIOS["block"] = Scenario("block", target, BLOCK_PROMPT, answers.blocked)
 
 
-class ConnectorUser(FastHttpUser):
+class ConnectorUser(KeepAliveSafeUser):
     """A client of the connector's host, one request after another."""
 
     wait_time = constant(0)

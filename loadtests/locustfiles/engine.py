@@ -7,10 +7,11 @@ own namespace. Budgets, reports and distributed timings: ``--budget``, ``--akto-
 (loadtests/README.md).
 """
 
-from locust import FastHttpUser, constant, tag, task
+from locust import constant, tag, task
 
 from loadtests import plugin  # noqa: F401  (exact timings, budgets, reports, distributed merge)
 from loadtests.engine_mix import engine_scenarios
+from loadtests.keepalive import KeepAliveSafeUser
 from loadtests.services import engine_locustfile
 from loadtests.users import send
 
@@ -20,7 +21,7 @@ ALLOW, BLOCK, REDACT = engine_scenarios()
 engine_locustfile("load-engine")  # --delay-ms / --lognormal-* options; engine (or --host) namespace at init
 
 
-class EngineUser(FastHttpUser):
+class EngineUser(KeepAliveSafeUser):
     """One LiteLLM-style guardrail check after another (closed loop)."""
 
     wait_time = constant(0)

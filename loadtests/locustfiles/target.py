@@ -5,16 +5,17 @@ must have ``--expect-status``. Works on one machine and with ``--master``/``--wo
 options on to the workers; the template file must exist on each of them).
 """
 
-from locust import FastHttpUser, constant, task
+from locust import constant, task
 
 from loadtests import plugin  # noqa: F401  (exact timings, budgets, reports, distributed merge)
+from loadtests.keepalive import KeepAliveSafeUser
 from loadtests.services import target_locustfile, target_scenario
 from loadtests.users import send
 
 target_locustfile()  # --target-url, --body-template, --header, --prompt, --expect-status
 
 
-class TargetUser(FastHttpUser):
+class TargetUser(KeepAliveSafeUser):
     wait_time = constant(0)
     connection_timeout = network_timeout = 30.0
     max_retries = 0
