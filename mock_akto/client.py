@@ -14,7 +14,7 @@ from typing import Any, Iterable, Literal, Mapping
 import httpx
 from pydantic import BaseModel
 
-from .config import ADMIN_TOKEN_ENV, TOKEN_ENV
+from .config import ADMIN_TOKEN_ENV, DEFAULT_KEEP_ALIVE_S, TOKEN_ENV
 from .errors import AdminError, JournalTimeout, VerificationError
 from .journal import IngestRecordModel, JournalEntryModel
 from .matching import Matcher, MatcherLike, as_matcher
@@ -46,8 +46,11 @@ class MockAktoClient:
             headers["Authorization"] = f"Bearer {admin_token}"
         # Plain-HTTP engines need no CA bundle; loading one costs ~30 ms per client (one per test).
         verify = not self.base_url.startswith("http://")
+        # Idle connections are dropped a second before the engine's keep-alive would close them: a POST
+        # written as the engine closes its connection gets no answer, and httpx does not retry it.
         self._http = httpx.Client(base_url=self.base_url, timeout=timeout, headers=headers, trust_env=False,
-                                  transport=transport, verify=verify)
+                                  transport=transport, verify=verify,
+                                  limits=httpx.Limits(keepalive_expiry=DEFAULT_KEEP_ALIVE_S - 1))
 
     def for_namespace(self, namespace: str) -> "MockAktoClient":
         """Another client for the same engine, bound to ``namespace``."""

@@ -20,7 +20,7 @@ from typing import Sequence
 import aiohttp
 import httpx
 
-from .direct_transport import DirectTransport, RawAnswer, TLSVerificationError
+from .direct_transport import IDLE_KEEPALIVE_S, DirectTransport, RawAnswer, TLSVerificationError
 from .settings import EngineSettings
 
 __all__ = ["AiohttpTransport", "RawAnswer", "TLSVerificationError"]
@@ -29,8 +29,11 @@ __all__ = ["AiohttpTransport", "RawAnswer", "TLSVerificationError"]
 class AiohttpTransport(DirectTransport):
     """One aiohttp session (created on first use, inside the running loop) with bounded connections."""
 
-    def __init__(self, *, max_connections: int = 100, verify: bool | str = True, timeout_s: float | None = None) -> None:
+    def __init__(self, *, max_connections: int = 100, verify: bool | str = True, timeout_s: float | None = None,
+                 keepalive_s: float = IDLE_KEEPALIVE_S) -> None:
         self.max_connections = max_connections
+        #: Idle connections older than this are closed, not reused (see IDLE_KEEPALIVE_S).
+        self.keepalive_s = keepalive_s
         self.verify = verify
         #: aiohttp's own total timeout, a backstop behind core's deadline around the whole call.
         self.timeout_s = timeout_s
@@ -50,8 +53,9 @@ class AiohttpTransport(DirectTransport):
 
     def _session_now(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
+            # keepalive_timeout: aiohttp's default (15 s) outlives the engine's own idle timeout (5 s).
             connector = aiohttp.TCPConnector(limit=self.max_connections, limit_per_host=self.max_connections,
-                                             ssl=self._ssl())
+                                             ssl=self._ssl(), keepalive_timeout=self.keepalive_s)
             # auto_decompress off: the bytes go back to httpx as they came, and httpx decodes them.
             self._session = aiohttp.ClientSession(
                 connector=connector, auto_decompress=False, trust_env=False,

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from .direct_transport import DirectTransport, RawAnswer, TLSVerificationError, ssl_context
+from .direct_transport import IDLE_KEEPALIVE_S, DirectTransport, RawAnswer, TLSVerificationError, ssl_context
 from .settings import EngineSettings
 
 #: An answer's status line and headers beyond this are garbage, not a verdict.
@@ -312,11 +312,10 @@ class _Pool:
 class Http1Transport(DirectTransport):
     """HTTP/1.1 POSTs over kept-alive asyncio connections (created in the running loop on first use)."""
 
-    def __init__(self, *, max_connections: int = 100, verify: bool | str = True, keepalive_s: float = 4.0) -> None:
+    def __init__(self, *, max_connections: int = 100, verify: bool | str = True, keepalive_s: float = IDLE_KEEPALIVE_S) -> None:
         self.max_connections = max_connections
         self.verify = verify
-        #: Idle connections older than this are closed, not reused: uvicorn closes idle ones after 5 s, and a
-        #: request written into a connection the server is closing would fail.
+        #: Idle connections older than this are closed, not reused (see IDLE_KEEPALIVE_S).
         self.keepalive_s = keepalive_s
         self._ssl: ssl.SSLContext | None = None
         self._origins: dict[str, _Origin] = {}

@@ -21,7 +21,9 @@ import trustme
 
 from akto_wire import Envelope
 from reference_impl.core import EngineClient, EngineFailure, EngineSettings, FailureKind
+from mock_akto.config import DEFAULT_KEEP_ALIVE_S
 from reference_impl.core.aiohttp_transport import AiohttpTransport
+from reference_impl.core.direct_transport import IDLE_KEEPALIVE_S
 from reference_impl.core.http1_transport import Http1Transport
 
 pytestmark = pytest.mark.timeout(60)
@@ -229,6 +231,29 @@ def test_idle_connections_expire_and_the_pool_is_bounded() -> None:
             await expiring.post(engine.url + "/", b"{}", [])
             assert engine.connections == 4  # the idle one was older than keepalive_s: a new connection
     asyncio.run(run())
+
+
+@pytest.mark.parametrize("name", ["aiohttp", "http1"])
+def test_a_connection_idle_past_keepalive_s_is_not_reused(name: str) -> None:
+    """What keeps a POST from being written into a connection the engine is closing for being idle."""
+    async def run() -> None:
+        async with LoopbackEngine(keep_alive_answers()) as engine:
+            transport = TRANSPORTS[name](keepalive_s=0.2)
+            try:
+                for _ in range(2):  # back to back: one connection
+                    await transport.post(engine.url + "/", b"{}", [])
+                assert engine.connections == 1
+                await asyncio.sleep(0.5)  # the idle time under test, not a wait for anything
+                await transport.post(engine.url + "/", b"{}", [])
+                assert engine.connections == 2
+            finally:
+                await transport.aclose()
+    asyncio.run(run())
+
+
+def test_connectors_drop_idle_connections_before_the_engine_does() -> None:
+    assert IDLE_KEEPALIVE_S < DEFAULT_KEEP_ALIVE_S
+    assert AiohttpTransport().keepalive_s == Http1Transport().keepalive_s == IDLE_KEEPALIVE_S
 
 
 def test_header_injection_refused() -> None:
