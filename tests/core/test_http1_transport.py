@@ -149,9 +149,12 @@ def test_every_transport_classifies_engine_faults_alike(akto: Any, fault: dict[s
                                                         kind: FailureKind | None) -> None:
     if fault is not None:
         akto.client.add_fault(fault)
-    results = {name: asyncio.run(_check(akto.url, make(), timeout=0.5)) for name, make in TRANSPORTS.items()}
+    # 0.5 s where the engine is meant to time out (hang, dribble); elsewhere room for a busy machine (CI once
+    # took longer than 0.5 s for a plain allow while other tests ran beside it).
+    timeout = 0.5 if kind is FailureKind.TIMEOUT else 3.0
+    results = {name: asyncio.run(_check(akto.url, make(), timeout=timeout)) for name, make in TRANSPORTS.items()}
     if kind is None:
-        assert all(result.allowed for result in results.values()), results
+        assert all(getattr(result, "allowed", False) for result in results.values()), results
     else:
         assert results == {name: kind for name in TRANSPORTS}
 
