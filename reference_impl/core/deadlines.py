@@ -49,7 +49,10 @@ class Deadlines:
     def __init__(self, slack_s: float = 0.02) -> None:
         self.slack_s = slack_s
         self._waiting: set[Deadline] = set()
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: asyncio.Handle | None = None
+        #: When the timer fires (``loop.time()``). Kept here, not read from the handle: uvloop answers a
+        #: ``call_at`` due within a millisecond with a plain ``Handle``, which has no ``when()``.
+        self._timer_at = 0.0
 
     def enter(self, timeout_s: float) -> Deadline:
         """Start the current task's call, to be decided within ``timeout_s``."""
@@ -60,10 +63,10 @@ class Deadlines:
         deadline = Deadline(self, task, loop.time() + timeout_s)
         self._waiting.add(deadline)
         timer = self._timer
-        if timer is None or deadline.at < timer.when() - self.slack_s:
+        if timer is None or deadline.at < self._timer_at - self.slack_s:
             if timer is not None:
                 timer.cancel()
-            self._timer = loop.call_at(deadline.at, self._sweep)
+            self._arm(loop, deadline.at)
         return deadline
 
     def cut_all(self) -> None:
@@ -88,7 +91,10 @@ class Deadlines:
             elif earliest is None or deadline.at < earliest:
                 earliest = deadline.at
         if earliest is not None:
-            self._timer = loop.call_at(earliest, self._sweep)
+            self._arm(loop, earliest)
+
+    def _arm(self, loop: asyncio.AbstractEventLoop, at: float) -> None:
+        self._timer, self._timer_at = loop.call_at(at, self._sweep), at
 
     @staticmethod
     def _expire(deadline: Deadline) -> None:

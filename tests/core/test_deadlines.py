@@ -74,3 +74,19 @@ def test_cut_all_ends_every_waiting_call_now() -> None:
     results = asyncio.run(run())
     assert [kind for kind, _ in results] == ["timeout"] * 5
     assert all(seconds < 1.0 for _, seconds in results), results
+
+
+def test_a_timer_due_at_once_under_uvloop_does_not_break_the_next_call() -> None:
+    """uvloop answers a ``call_at`` due within a millisecond with a plain ``Handle`` (no ``when()``): the next
+    call used to read it and raise AttributeError, which LiteLLM's proxy (on uvloop) answered 400."""
+    uvloop = pytest.importorskip("uvloop")
+
+    async def run() -> list[tuple[str, float]]:
+        deadlines = Deadlines()
+        due_now = asyncio.create_task(_wait(deadlines, 0.0))
+        await asyncio.sleep(0)  # it enters first: the timer is due at once
+        return [await _wait(deadlines, 0.2), await due_now]
+
+    (next_kind, next_s), (now_kind, _) = uvloop.run(run())
+    assert next_kind == now_kind == "timeout"
+    assert 0.19 <= next_s < 0.2 + 0.15, next_s
