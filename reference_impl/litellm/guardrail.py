@@ -50,7 +50,7 @@ from .envelope import (
 )
 from .startup import GuardrailStartupError, check_sibling_entries
 from .stream import StreamCollector
-from ..core.aiohttp_transport import AiohttpTransport
+from ..core.http1_transport import Http1Transport
 
 log = logging.getLogger("akto.litellm")
 
@@ -102,7 +102,7 @@ class AktoGuardrail(CustomGuardrail):
             self.settings = load_settings(params)
         except ConfigError as exc:
             raise GuardrailStartupError(f"guardrail {params.get('guardrail_name')!r}: {exc}") from None
-        self.engine = EngineClient(self.settings, transport=AiohttpTransport.for_settings(self.settings))
+        self.engine = EngineClient(self.settings, transport=Http1Transport.for_settings(self.settings))
         super().__init__(
             guardrail_name=params.get("guardrail_name"),
             supported_event_hooks=[GuardrailEventHooks.pre_call, GuardrailEventHooks.post_call],
