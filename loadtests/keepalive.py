@@ -2,12 +2,13 @@
 
 FastHttpUser's client (geventhttpclient) keeps idle connections as long as the server does and, as RFC 9110
 asks, never retries a POST. A server closes an idle keep-alive connection after its own timeout (uvicorn,
-which hosts the fake engine, LiteLLM's proxy and our TrueFoundry endpoint: 5 s). A request written on such
+which hosts LiteLLM's proxy and our TrueFoundry endpoint: 5 s; the fake engine when run with
+``--keep-alive 5``, as it was by default). A request written on such
 a connection as the server's timer fires gets no answer (``HTTPConnectionClosed``), and the run counts a
 failure of the system under test that is only the race of two idle timers. It happens when the load
 varies: a stall opens many connections, the ones not needed afterwards sit idle, and a later burst takes
 them just as the server closes them (3 of 2,000 open-model requests on a busy CI machine; 61 with a 1 s
-server keep-alive, tests/loadtests/test_keepalive.py). As the connectors' own engine clients do
+server keep-alive; tests/loadtests/test_keepalive.py). As the connectors' own engine clients do
 (reference_impl/core/http1_transport.py, 4 s), a connection idle longer than ``max_idle_s`` is closed
 instead of reused.
 """

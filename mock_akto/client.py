@@ -14,7 +14,7 @@ from typing import Any, Iterable, Literal, Mapping
 import httpx
 from pydantic import BaseModel
 
-from .config import ADMIN_TOKEN_ENV, DEFAULT_KEEP_ALIVE_S, TOKEN_ENV
+from .config import ADMIN_TOKEN_ENV, TOKEN_ENV
 from .errors import AdminError, JournalTimeout, VerificationError
 from .journal import IngestRecordModel, JournalEntryModel
 from .matching import Matcher, MatcherLike, as_matcher
@@ -25,6 +25,8 @@ from .scripted import ScriptedVerdict
 from .verify import VerifyResult, as_verify_request
 
 NAMESPACE_HEADER = "X-Mock-Akto-Namespace"
+#: Seconds an idle connection to the engine may be reused (below uvicorn's 5 s keep-alive).
+CLIENT_IDLE_S = 4.0
 RuleScope = Literal["namespace", "global"]
 
 
@@ -46,11 +48,12 @@ class MockAktoClient:
             headers["Authorization"] = f"Bearer {admin_token}"
         # Plain-HTTP engines need no CA bundle; loading one costs ~30 ms per client (one per test).
         verify = not self.base_url.startswith("http://")
-        # Idle connections are dropped a second before the engine's keep-alive would close them: a POST
-        # written as the engine closes its connection gets no answer, and httpx does not retry it.
+        # Idle connections are dropped before a server's keep-alive commonly closes them (uvicorn's 5 s, or
+        # an engine run with --keep-alive 5): a POST written as the server closes its connection gets no
+        # answer, and httpx does not retry it.
         self._http = httpx.Client(base_url=self.base_url, timeout=timeout, headers=headers, trust_env=False,
                                   transport=transport, verify=verify,
-                                  limits=httpx.Limits(keepalive_expiry=DEFAULT_KEEP_ALIVE_S - 1))
+                                  limits=httpx.Limits(keepalive_expiry=CLIENT_IDLE_S))
 
     def for_namespace(self, namespace: str) -> "MockAktoClient":
         """Another client for the same engine, bound to ``namespace``."""

@@ -36,8 +36,12 @@ DEFAULT_MAX_CONNECTIONS = 10_000
 DEFAULT_HEADER_TIMEOUT_S = 10.0
 #: Seconds a client may take to send a request's body once its headers arrived (a trickled or endless body).
 DEFAULT_BODY_TIMEOUT_S = 30.0
-#: Seconds an idle keep-alive connection stays open between requests.
-DEFAULT_KEEP_ALIVE_S = 5.0
+#: Seconds an idle keep-alive connection stays open between requests. Longer than the client pools keep idle
+#: connections (LiteLLM's aiohttp pool 120 s, aiohttp's default 15 s, httpx's 5 s): a client that writes a
+#: request into a connection the server is closing gets no answer and never retries a POST, so a 5 s server
+#: timeout made their calls fail now and then for no fault of theirs. ``--keep-alive`` sets a shorter one,
+#: to see how a connector copes with an engine that closes idle connections early.
+DEFAULT_KEEP_ALIVE_S = 150.0
 #: Most bytes of request line and headers; more gets 431 (a 50 MB header was once accepted).
 DEFAULT_MAX_HEADER_BYTES = 64 * 1024
 

@@ -26,6 +26,7 @@ from .engine import Engine
 from .config import (
     DEFAULT_BODY_TIMEOUT_S,
     DEFAULT_HEADER_TIMEOUT_S,
+    DEFAULT_KEEP_ALIVE_S,
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_MAX_API_KEYS,
     DEFAULT_MAX_CONNECTIONS,
@@ -231,6 +232,9 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                         help="seconds a client may take to send its request headers (then 408, closed)")
     parser.add_argument("--body-timeout", type=float, default=DEFAULT_BODY_TIMEOUT_S,
                         help="seconds a client may take to send a request body (then 408, closed)")
+    parser.add_argument("--keep-alive", type=float, default=DEFAULT_KEEP_ALIVE_S,
+                        help="seconds an idle connection stays open between requests (default "
+                             f"{DEFAULT_KEEP_ALIVE_S:g}: longer than client pools keep them)")
     parser.add_argument("--journal-size", type=int, default=DEFAULT_MAX_ENTRIES, help="journal entries per namespace")
     parser.add_argument("--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES, help="413 above this size")
     parser.add_argument("--max-namespaces", type=int, default=DEFAULT_MAX_NAMESPACES,
@@ -251,7 +255,7 @@ def config_from_args(args: argparse.Namespace) -> EngineConfig:
         host=args.host, port=args.port, policies_file=args.policies,
         token=SecretStr(args.token) if args.token else None,
         admin_token=SecretStr(args.admin_token) if args.admin_token else None,
-        max_connections=args.max_connections, max_listeners=args.max_listeners, max_api_keys=args.max_api_keys, header_timeout=args.header_timeout, body_timeout=args.body_timeout,
+        max_connections=args.max_connections, max_listeners=args.max_listeners, max_api_keys=args.max_api_keys, header_timeout=args.header_timeout, body_timeout=args.body_timeout, keep_alive=args.keep_alive,
         journal_size=args.journal_size, ingest_size=args.journal_size,
         max_body_bytes=args.max_body_bytes, max_namespaces=args.max_namespaces, log_level=args.log_level,
         state_path=args.state, replay_file=args.replay, replay_miss=args.replay_miss,

@@ -18,6 +18,7 @@ from typing import Any, Awaitable, Callable
 import httpx
 import pytest
 import trustme
+import uvicorn
 
 from akto_wire import Envelope
 from reference_impl.core import EngineClient, EngineFailure, EngineSettings, FailureKind
@@ -255,7 +256,7 @@ def test_a_connection_idle_past_keepalive_s_is_not_reused(name: str) -> None:
 
 
 def test_connectors_drop_idle_connections_before_the_engine_does() -> None:
-    assert IDLE_KEEPALIVE_S < DEFAULT_KEEP_ALIVE_S
+    assert IDLE_KEEPALIVE_S < uvicorn.Config(app=None).timeout_keep_alive < DEFAULT_KEEP_ALIVE_S
     assert AiohttpTransport().keepalive_s == Http1Transport().keepalive_s == IDLE_KEEPALIVE_S
 
 

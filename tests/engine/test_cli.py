@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -19,6 +20,7 @@ import httpx
 import pytest
 
 from akto_wire import HTTP_PROXY_PATH
+from harness.engine import EngineProcess
 from mock_akto import cli
 from mock_akto.presets import PresetFileError, bundled_apply_files, load_bundled_apply_file, parse_preset_file
 
@@ -327,3 +329,22 @@ def test_a_journal_line_shows_the_note_on_an_ignored_legacy_payload() -> None:
     entry = JournalEntryModel(seq=1, time=0.0, namespace="default", method="POST", path="/api/validate/request",
                               status=200, legacy_payload="hi", note=note)
     assert f"note={note!r}" in cli.journal_line(entry)
+
+
+def test_serve_keep_alive_closes_idle_connections_after_that_many_seconds() -> None:
+    """``--keep-alive`` (default 150 s, longer than client pools keep idle connections) can be set short, to
+    see how a connector copes with an engine that closes idle connections early."""
+    with EngineProcess(extra_args=["--keep-alive", "0.5"]) as engine:
+        assert engine.port
+        with socket.create_connection(("127.0.0.1", engine.port), timeout=5) as conn:
+            conn.sendall(b"GET /health HTTP/1.1\r\nhost: engine\r\n\r\n")
+            answer = b""
+            while not answer.endswith(b"}"):  # the head and the JSON body, perhaps in two reads
+                chunk = conn.recv(4096)
+                assert chunk, answer  # closed before the whole answer came
+                answer += chunk
+            assert answer.startswith(b"HTTP/1.1 200"), answer
+            idle_from = time.monotonic()
+            conn.settimeout(5)
+            assert conn.recv(4096) == b""  # closed by the engine, not by our 5 s timeout
+            assert 0.4 <= time.monotonic() - idle_from < 2.5

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import uvicorn
 
+from harness.fakes import FAKE_KEEP_ALIVE_S
 from harness.fakes.llm.app import create_app
 from harness.fakes.llm.script import DEFAULT_MAX_RECORDED
 
@@ -35,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         access_log=False,
         # Idle keep-alive TLS connections otherwise hold shutdown until the stop grace runs out.
         timeout_graceful_shutdown=1,
+        timeout_keep_alive=FAKE_KEEP_ALIVE_S,
         ssl_certfile=str(args.tls_cert) if args.tls_cert else None,
         ssl_keyfile=str(args.tls_key) if args.tls_key else None,
     )

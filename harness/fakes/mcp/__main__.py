@@ -7,6 +7,7 @@ import sys
 
 import uvicorn
 
+from harness.fakes import FAKE_KEEP_ALIVE_S
 from harness.fakes.mcp.app import create_app
 
 
@@ -16,7 +17,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args(argv)
     uvicorn.run(create_app(), host=args.host, port=args.port, log_level="warning", access_log=False,
-                timeout_graceful_shutdown=1)
+                timeout_graceful_shutdown=1, timeout_keep_alive=FAKE_KEEP_ALIVE_S)
     return 0
 
 

@@ -43,6 +43,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from harness.fakes import FAKE_KEEP_ALIVE_S
 from harness.fakes.truefoundry_gateway.guardrails import (
     Contract,
     Effect,
@@ -135,8 +136,10 @@ class TfyGateway:
         self.guardrails: dict[str, GuardrailConfig] = {g.name: g for g in guardrails}
         self.journal: deque[ExchangeRecord] = deque(maxlen=MAX_EXCHANGES)
         self._seq = 0
+        # keepalive_expiry below uvicorn's 5 s keep-alive, which hosts the guardrail endpoints it calls.
         self.http = httpx.AsyncClient(timeout=httpx.Timeout(600.0), trust_env=False,
-                                      limits=httpx.Limits(max_connections=200, max_keepalive_connections=50))
+                                      limits=httpx.Limits(max_connections=200, max_keepalive_connections=50,
+                                                          keepalive_expiry=4.0))
 
     # ------------------------------------------------------------------------------------ the flow
 
@@ -536,5 +539,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     import uvicorn
 
     uvicorn.run(create_app(TfyGateway(settings, configs)), host=args.host, port=args.port,
-                log_level=args.log_level, access_log=False)
+                log_level=args.log_level, access_log=False, timeout_keep_alive=FAKE_KEEP_ALIVE_S)
     return 0
