@@ -18,7 +18,11 @@ client on uvloop: tens of microseconds of client cost per request) on core 1; ro
 * with ``--engine-delay-ms 100`` (repeatable), the throughput loop again with the engine answering that
   much later (a ``fixed_delay`` fault on every call), direct and endpoint side by side (issue 12.3);
 * stalled engine (unless ``--no-stall``): a ``hang`` fault, an endpoint with a 1 s timeout, ``--concurrency``
-  agents x 3 requests at once: every answer's status (the fail mode's) and the time to decide.
+  agents x 3 requests at once: every answer's status (the fail mode's) and the time to decide;
+* ``--third-party TARGET.yaml``: a TrueFoundry-style guardrail endpoint you have (a conformance target of
+  kind ``guardrail_url``, docs/conformance.md), measured beside ours in the latency, throughput and delayed
+  loops. With a ``command`` it is started against this run's engine (``{port}``, ``{engine_url}``) and its
+  CPU per request is read too; without one, it is called where it runs.
 
 Target: endpoint p50 added latency < 1 ms; under the stall every request decided within 1 s + 250 ms.
 """
@@ -29,6 +33,7 @@ import argparse
 import dataclasses
 import json
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Sequence
 
@@ -42,7 +47,11 @@ from bench.load import closed_loop
 from harness.payloads import ALLOW_PROMPT, fill, truefoundry_template
 from bench.rawhttp import RawHttpPool
 from bench.servers import LOADGEN_CPU, SERVER_CPU, engine_process, pin_process, pin_self, server_pid
+from harness.conformance.target import GuardrailURLConnector, UserEndpoint, load_target
+from harness.connectors import ConnectorConfig
 from harness.engine import EngineProcess
+from harness.process import StartupError
+from harness.scenarios.model import ScenarioError
 from harness.hosts.truefoundry_endpoint import TrueFoundryEndpoint, make_token
 from reference_impl.truefoundry.records import parse_call, to_envelope
 
@@ -54,11 +63,34 @@ STALL_TURNS = 3
 FAIL_MODE_STATUS = {"fail_open": 200, "fail_closed": 503}
 DIRECT_QUERY = "guardrails=true&akto_connector=truefoundry"
 HTTPX = "endpoint (httpx)"
+THIRD_PARTY = "third-party"
 
 
 def _pid(endpoint: TrueFoundryEndpoint) -> int:
     assert endpoint.process is not None and endpoint.process.proc is not None
     return endpoint.process.proc.pid
+
+
+def third_party_connector(path: Path) -> GuardrailURLConnector:
+    """The user's endpoint described by a conformance target file (checked before anything starts)."""
+    try:
+        connector = load_target(path).connector()
+    except ScenarioError as exc:
+        raise SystemExit(f"--third-party: {exc}") from None
+    if not isinstance(connector, GuardrailURLConnector):
+        raise SystemExit(f"--third-party: {path} is not a guardrail_url target (a TrueFoundry-style endpoint)")
+    return connector
+
+
+def start_third_party(connector: GuardrailURLConnector, engine: EngineProcess, stack: ExitStack) -> UserEndpoint:
+    """The user's endpoint, started (with its command) against ``engine`` in fail_open with a 3 s timeout,
+    as ours; stopped with ``stack``."""
+    try:
+        endpoint = connector.start_endpoint(ConnectorConfig(fail_mode="fail_open", timeout_s=3), engine, timeout=3.0)
+    except StartupError as exc:
+        raise SystemExit(f"--third-party: {exc}") from None
+    stack.callback(endpoint.stop)
+    return endpoint
 
 
 class AuthorizedPool(RawHttpPool):
@@ -145,9 +177,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-stall", action="store_true", help="skip the stalled-engine phase")
     parser.add_argument("--fail-mode", choices=sorted(FAIL_MODE_STATUS), default="fail_open",
                         help="the endpoint's fail mode under the stall")
+    parser.add_argument("--third-party", type=Path, metavar="TARGET.yaml",
+                        help="also measure this TrueFoundry-style endpoint (a conformance target of kind guardrail_url)")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args(argv)
+    third_party = third_party_connector(args.third_party) if args.third_party else None
 
     console.rule("TrueFoundry endpoint overhead vs a direct engine call")
     console.print(machine_notes())
@@ -156,24 +191,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     direct_body = envelope.model_dump_json().encode()
     token = make_token(expires_in=24 * 3600)
     with engine_process() as engine, TrueFoundryEndpoint(engine.url, timeout=3.0) as endpoint, \
-            TrueFoundryEndpoint(engine.url, timeout=3.0, http_client="httpx") as endpoint_httpx:
+            TrueFoundryEndpoint(engine.url, timeout=3.0, http_client="httpx") as endpoint_httpx, ExitStack() as stack:
         urls = {"direct": f"{engine.url}{HTTP_PROXY_PATH}?{DIRECT_QUERY}", "endpoint": endpoint.guardrail_url(sync=True),
                 HTTPX: endpoint_httpx.guardrail_url(sync=True)}
+        third = start_third_party(third_party, engine, stack) if third_party else None
+        if third is not None:
+            urls[THIRD_PARTY] = third.guardrail_url(sync=True)
         check = httpx.post(urls["direct"], content=direct_body, headers={"content-type": "application/json"},
                            timeout=10, trust_env=False)
         if check.status_code != 200 or check.json()["data"]["guardrailsResult"]["Allowed"] is not True:
             sys.exit(f"the engine did not allow the benchmark prompt: {check.status_code} {check.text[:300]}")
-        for name in ("endpoint", HTTPX):
+        for name in ("endpoint", HTTPX, THIRD_PARTY):
+            if name not in urls:
+                continue
             check = httpx.post(urls[name], content=tfy_body, headers={"authorization": token}, timeout=10, trust_env=False)
-            if (check.status_code, check.text) != (200, "{}"):
+            if check.status_code != 200 or (name != THIRD_PARTY and check.text != "{}"):
                 sys.exit(f"{name} did not allow the benchmark prompt: {check.status_code} {check.text[:300]}")
         pids = {"endpoint": _pid(endpoint), HTTPX: _pid(endpoint_httpx)}
+        if third is not None and third.process is not None and third.process.proc is not None:
+            pids[THIRD_PARTY] = third.process.proc.pid
         pinned = all([pin_process(server_pid(engine), SERVER_CPU), *(pin_process(pid, SERVER_CPU) for pid in pids.values()),
                       pin_self(LOADGEN_CPU)])
         console.print(f"servers pinned to cpu {SERVER_CPU}, load generator to cpu {LOADGEN_CPU}: {pinned}; "
                       f"TrueFoundry body {len(tfy_body)} B, engine envelope {len(direct_body)} B")
-        bodies = {"direct": direct_body, "endpoint": tfy_body, HTTPX: tfy_body}
-        auth = {"direct": None, "endpoint": token, HTTPX: token}
+        bodies = {"direct": direct_body, "endpoint": tfy_body, HTTPX: tfy_body, THIRD_PARTY: tfy_body}
+        auth = {"direct": None, "endpoint": token, HTTPX: token, THIRD_PARTY: token}
         latency, throughput, cpu_us = uvloop.run(_measure(
             urls, bodies, auth, requests=args.requests, rounds=args.rounds,
             concurrency=args.concurrency, throughput_requests=args.throughput_requests,
@@ -181,7 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         delayed: dict[int, dict[str, Timings]] = {}
         for delay_ms in args.engine_delay_ms:
             engine.client().add_fault({"type": "fixed_delay", "ms": delay_ms})
-            pair = {name: urls[name] for name in ("direct", "endpoint")}
+            pair = {name: urls[name] for name in ("direct", "endpoint", THIRD_PARTY) if name in urls}
             delayed[delay_ms] = uvloop.run(_delayed_throughput(pair, bodies, auth, rounds=args.rounds,
                                                                concurrency=args.concurrency,
                                                                requests=args.throughput_requests))
