@@ -73,7 +73,7 @@ class IdleExpiringClientPool(HTTPClientPool):
 
     def get_client(self, url: Any) -> HTTPClient:
         client = super().get_client(url)
-        pool = client._connection_pool  # geventhttpclient has no option for this; tested against its pin
+        pool = client._connection_pool  # no public option for this; test_keepalive.py fails if it moves
         if not isinstance(pool, IdleExpiringConnections):
             client._connection_pool = IdleExpiringConnections(pool, self.max_idle_s)  # type: ignore[assignment]
         return client
