@@ -10,7 +10,8 @@ variant, "endpoint (httpx)", is the same endpoint with httpx's own transport tow
 the default aiohttp one: it shows what that choice buys.
 
 Servers (engine and endpoint, each one uvicorn process) on core 0; the load generator (a raw keep-alive
-client on uvloop: tens of microseconds of client cost per request) on core 1; rounds alternate variants.
+client on uvloop: tens of microseconds of client cost per request) on core 1 (``--no-pin``: unpinned, for a
+machine busy with other work); rounds alternate variants.
 
 * latency: one request at a time (p50/p99 of exact per-request timings);
 * throughput: a closed loop at ``--concurrency``; the endpoint's own CPU time per request is read from
@@ -179,6 +180,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="the endpoint's fail mode under the stall")
     parser.add_argument("--third-party", type=Path, metavar="TARGET.yaml",
                         help="also measure this TrueFoundry-style endpoint (a conformance target of kind guardrail_url)")
+    parser.add_argument("--no-pin", action="store_true",
+                        help="leave the processes unpinned (a machine busy with other work starves a pinned core)")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args(argv)
@@ -210,8 +213,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         pids = {"endpoint": _pid(endpoint), HTTPX: _pid(endpoint_httpx)}
         if third is not None and third.process is not None and third.process.proc is not None:
             pids[THIRD_PARTY] = third.process.proc.pid
-        pinned = all([pin_process(server_pid(engine), SERVER_CPU), *(pin_process(pid, SERVER_CPU) for pid in pids.values()),
-                      pin_self(LOADGEN_CPU)])
+        pinned = not args.no_pin and all([pin_process(server_pid(engine), SERVER_CPU),
+                                          *(pin_process(pid, SERVER_CPU) for pid in pids.values()), pin_self(LOADGEN_CPU)])
         console.print(f"servers pinned to cpu {SERVER_CPU}, load generator to cpu {LOADGEN_CPU}: {pinned}; "
                       f"TrueFoundry body {len(tfy_body)} B, engine envelope {len(direct_body)} B")
         bodies = {"direct": direct_body, "endpoint": tfy_body, HTTPX: tfy_body, THIRD_PARTY: tfy_body}
