@@ -145,12 +145,14 @@ def journal_line(engine_url: str) -> str:
 
 
 def interrupt_on_sigterm() -> None:
-    """``kill <pid>`` stops the demo the way Ctrl-C does, so the hosts are stopped on the way out (a shell
-    that starts the demo in the background makes it ignore SIGINT)."""
+    """``kill <pid>`` stops the demo the way Ctrl-C does, so the hosts are stopped on the way out; and Ctrl-C
+    works even where the demo was started with SIGINT ignored (a shell without job control ignores it in
+    ``cmd &``, and so does everything started from there), as in ``harness.up``."""
 
     def interrupt(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, interrupt)
 
 

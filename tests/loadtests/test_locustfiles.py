@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import socket
+import signal
 import subprocess
 import sys
 import time
@@ -27,6 +28,10 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
 HOLDS = "budgets:\n  - name: allow\n    status: 200\n    p99: 5000\n    min_count: 10\n    error_rate: 0\n"
 #: Broken by any run with --delay-ms 20 (every request waits 20 ms at the engine).
 BREAKS = "budgets:\n  - name: '*'\n    p50: 1\n    between: [0, 10000]\n"
+
+
+def _sigint_at_default() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def budget(tmp_path: Path, text: str) -> str:
@@ -75,7 +80,10 @@ def test_a_web_ui_run_is_checked_when_it_is_stopped(akto_engine, tmp_path) -> No
     port = free_port()
     argv = [sys.executable, "-m", "locust", "-f", locustfile("engine"), "--web-host", "127.0.0.1",
             "--web-port", str(port), "--host", akto_engine.url, "--delay-ms", "20", "--budget", budget(tmp_path, BREAKS)]
-    process = subprocess.Popen(argv, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ENV)
+    # Ctrl-C as at a terminal: SIGINT at its default even where this suite runs with it ignored (`make test &`
+    # from a shell without job control: every child would inherit the ignore and never stop).
+    process = subprocess.Popen(argv, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ENV,
+                               preexec_fn=_sigint_at_default)
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5, trust_env=False) as web:
             deadline = time.monotonic() + 30
