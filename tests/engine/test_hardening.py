@@ -368,9 +368,10 @@ def test_an_allowed_10_mb_answer_goes_from_the_worker_to_the_client_in_chunks(ma
     assert result["Allowed"] is True and result["ModifiedPayload"] == payload  # the whole echo, not a view
     entry = http.get(engine.url + "/__admin/journal").json()[-1]
     assert entry["truncated"] and len(entry["request_verdict"]["ModifiedPayload"]) == 64 * 1024
-    # Before: one stretch of 20-40 ms (the unpickling). Now: reading a chunk from the pipe and writing it.
+    # Before: one stretch of 20-40 ms (the unpickling). Now: reading a chunk from the pipe and writing it,
+    # 1.4-4.6 ms here, once 8.8 ms in a fresh clone's first run (cold caches): the bound sits between the two.
     longest = max(stretches)
-    assert len(stretches) > 10 and longest < 0.008, f"{len(stretches)} wake-ups, longest {longest * 1000:.1f} ms of loop CPU"
+    assert len(stretches) > 10 and longest < 0.012, f"{len(stretches)} wake-ups, longest {longest * 1000:.1f} ms of loop CPU"
 
 
 def test_faults_and_scripted_verdicts_still_see_a_big_answer_whole(make_engine, http) -> None:
