@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import signal
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterator
@@ -65,6 +66,18 @@ def port_number(text: str, what: str) -> int:
     if not 0 <= port <= 65535:
         raise ValueError(f"{what}: {port} is not a port number (0-65535; 0 picks a free one)")
     return port
+
+
+def stop_on_ctrl_c_or_sigterm() -> None:
+    """Ctrl-C and ``kill <pid>`` both raise KeyboardInterrupt, so the hosts are stopped on the way out; Ctrl-C
+    works even where the process was started with SIGINT ignored (a shell without job control ignores it in
+    ``cmd &``, and everything started from there inherits that)."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 @contextlib.contextmanager

@@ -15,14 +15,14 @@ import contextlib
 import dataclasses
 import json
 import shlex
-import signal
 import sys
 import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from harness.demo.table import CLEAN, INJECTION, PII
-from harness.stack import DEFAULT_PORTS, DEMO_KEY, PORT_ENV, StackPorts, port_number, running_engine, start_in_background
+from harness.stack import (DEFAULT_PORTS, DEMO_KEY, PORT_ENV, StackPorts, port_number, running_engine, start_in_background,
+                           stop_on_ctrl_c_or_sigterm)
 
 if TYPE_CHECKING:  # the legs import the SDKs (test extra): loaded only when `up` runs, not for `akto-harness --help`
     from harness.demo.legs import EgressHosts, LiteLLMHosts, TrueFoundryHosts
@@ -145,11 +145,6 @@ def print_stack(engine_url: str, started: dict[str, Any]) -> None:
     print(f"\n{READY_LINE} (Ctrl-C stops everything)", flush=True)
 
 
-def interrupt(signum: int, frame: object) -> None:
-    """SIGTERM stops the stack the way Ctrl-C does (a shell that starts it in the background ignores SIGINT)."""
-    raise KeyboardInterrupt
-
-
 def port_flag(flag: str) -> Any:
     def parse(text: str) -> int:
         try:
@@ -174,8 +169,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     from harness.demo.legs import LEGS
 
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started where SIGINT was ignored (`cmd &`)
-    signal.signal(signal.SIGTERM, interrupt)
+    stop_on_ctrl_c_or_sigterm()
     try:
         with contextlib.ExitStack() as stack:
             engine_url = stack.enter_context(running_engine(ports.engine))

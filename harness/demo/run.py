@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import signal
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -26,7 +25,7 @@ from rich.text import Text
 from akto_wire import AKTO_CONNECTOR, FLAG_ON, GUARDRAILS, HTTP_PROXY_PATH, Envelope
 from harness.demo.legs import LEGS, Leg
 from harness.demo.table import CLEAN, INJECTION, PII, Row, console, show, timed
-from harness.stack import FREE_PORTS, StackPorts, running_engine, start_in_background
+from harness.stack import FREE_PORTS, StackPorts, running_engine, start_in_background, stop_on_ctrl_c_or_sigterm
 from mock_akto.client import MockAktoClient
 
 
@@ -144,18 +143,6 @@ def journal_line(engine_url: str) -> str:
     return f"The engine's journal: {total} calls" + (f" ({per_namespace})." if namespaces else ".")
 
 
-def interrupt_on_sigterm() -> None:
-    """``kill <pid>`` stops the demo the way Ctrl-C does, so the hosts are stopped on the way out; and Ctrl-C
-    works even where the demo was started with SIGINT ignored (a shell without job control ignores it in
-    ``cmd &``, and so does everything started from there), as in ``harness.up``."""
-
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, interrupt)
-
-
 def keep_running(engine_url: str, runs: list[LegRun]) -> None:
     console.print(f"\nEverything stays up until Ctrl-C (or SIGTERM). Engine {engine_url} "
                   f"(admin API {engine_url}/__admin/docs).", soft_wrap=True)
@@ -176,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     chosen = args.leg or names
     legs = [leg for leg in LEGS if leg.name in chosen]
     began = time.perf_counter()
-    interrupt_on_sigterm()
+    stop_on_ctrl_c_or_sigterm()
     try:
         runs = tour_and_legs(legs, chosen, args.keep_running)
     except KeyboardInterrupt:
