@@ -5,6 +5,7 @@ build and read them; neither imports the other. This package imports nothing els
 by field notes (who reads what, what changed when) are in README.md next to this file.
 """
 
+from .connections import IDLE_KEEPALIVE_S
 from .envelope import DEFAULT_TAG, Envelope
 from .flags import (
     AKTO_CONNECTOR,
@@ -37,6 +38,8 @@ from .responses import (
 from .verdict import Behaviour, ThreatMetadata, Verdict, fail_open_verdict, merge_verdicts
 
 __all__ = [
+    # connections
+    "IDLE_KEEPALIVE_S",
     # envelope
     "DEFAULT_TAG",
     "Envelope",

@@ -22,8 +22,7 @@ from typing import Any
 from geventhttpclient.client import HTTPClient, HTTPClientPool
 from locust import FastHttpUser
 
-#: Below uvicorn's 5 s keep-alive by more than a busy event loop is late.
-DEFAULT_MAX_IDLE_S = 4.0
+from akto_wire import IDLE_KEEPALIVE_S
 
 
 class IdleExpiringConnections:
@@ -83,7 +82,7 @@ class KeepAliveSafeUser(FastHttpUser):
     """A FastHttpUser whose idle connections are dropped after ``max_idle_s`` (below the server's keep-alive)."""
 
     abstract = True
-    max_idle_s: float = DEFAULT_MAX_IDLE_S
+    max_idle_s: float = IDLE_KEEPALIVE_S
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)

@@ -14,6 +14,8 @@ from typing import Any, Iterable, Literal, Mapping
 import httpx
 from pydantic import BaseModel
 
+from akto_wire import IDLE_KEEPALIVE_S
+
 from .config import ADMIN_TOKEN_ENV, TOKEN_ENV
 from .errors import AdminError, JournalTimeout, VerificationError
 from .journal import IngestRecordModel, JournalEntryModel
@@ -25,8 +27,6 @@ from .scripted import ScriptedVerdict
 from .verify import VerifyResult, as_verify_request
 
 NAMESPACE_HEADER = "X-Mock-Akto-Namespace"
-#: Seconds an idle connection to the engine may be reused (below uvicorn's 5 s keep-alive).
-CLIENT_IDLE_S = 4.0
 RuleScope = Literal["namespace", "global"]
 
 
@@ -53,7 +53,7 @@ class MockAktoClient:
         # answer, and httpx does not retry it.
         self._http = httpx.Client(base_url=self.base_url, timeout=timeout, headers=headers, trust_env=False,
                                   transport=transport, verify=verify,
-                                  limits=httpx.Limits(keepalive_expiry=CLIENT_IDLE_S))
+                                  limits=httpx.Limits(keepalive_expiry=IDLE_KEEPALIVE_S))
 
     def for_namespace(self, namespace: str) -> "MockAktoClient":
         """Another client for the same engine, bound to ``namespace``."""

@@ -20,7 +20,9 @@ from typing import Sequence
 import aiohttp
 import httpx
 
-from .direct_transport import IDLE_KEEPALIVE_S, DirectTransport, RawAnswer, TLSVerificationError
+from akto_wire import IDLE_KEEPALIVE_S
+
+from .direct_transport import DirectTransport, RawAnswer, TLSVerificationError
 from .settings import EngineSettings
 
 __all__ = ["AiohttpTransport", "RawAnswer", "TLSVerificationError"]

@@ -17,13 +17,6 @@ from typing import NamedTuple, Sequence
 import httpx
 
 
-#: Seconds a connection to the engine may sit idle and still be reused. Below a server's own idle timeout
-#: (uvicorn's default: 5 s; an engine's is not in Akto's contract) by more than a busy event loop is late: a POST
-#: written into a connection the server is closing gets no answer, and is never retried (it may have been
-#: processed), so the call would fail as "unreachable" and the fail mode would decide for nothing.
-IDLE_KEEPALIVE_S = 4.0
-
-
 class RawAnswer(NamedTuple):
     """An engine answer as read off the wire: status, raw header pairs, body."""
 

@@ -20,6 +20,7 @@ from akto_wire import (
     FLAG_ON,
     GUARDRAILS,
     HTTP_PROXY_PATH,
+    IDLE_KEEPALIVE_S,
     INGEST_DATA,
     RESPONSE_GUARDRAILS,
     Direction,
@@ -28,7 +29,7 @@ from akto_wire import (
     validate_path,
 )
 
-from .direct_transport import IDLE_KEEPALIVE_S, DirectTransport, RawAnswer, TLSVerificationError
+from .direct_transport import DirectTransport, RawAnswer, TLSVerificationError
 from .background import BackgroundTasks
 from .breaker import CircuitBreaker
 from .deadlines import Deadlines
@@ -66,7 +67,7 @@ class EngineClient:
             limits=httpx.Limits(
                 max_connections=settings.max_connections,
                 max_keepalive_connections=settings.max_keepalive_connections,
-                keepalive_expiry=IDLE_KEEPALIVE_S,  # httpx's default (5 s) equals the engine's own
+                keepalive_expiry=IDLE_KEEPALIVE_S,  # httpx's default (5 s) equals uvicorn's keep-alive
             ),
             headers={"content-type": "application/json", **settings.auth_headers},
             verify=settings.verify,

@@ -26,7 +26,9 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from .direct_transport import IDLE_KEEPALIVE_S, DirectTransport, RawAnswer, TLSVerificationError, ssl_context
+from akto_wire import IDLE_KEEPALIVE_S
+
+from .direct_transport import DirectTransport, RawAnswer, TLSVerificationError, ssl_context
 from .settings import EngineSettings
 
 #: An answer's status line and headers beyond this are garbage, not a verdict.

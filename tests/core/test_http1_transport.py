@@ -20,11 +20,10 @@ import pytest
 import trustme
 import uvicorn
 
-from akto_wire import Envelope
+from akto_wire import IDLE_KEEPALIVE_S, Envelope
 from reference_impl.core import EngineClient, EngineFailure, EngineSettings, FailureKind
 from mock_akto.config import DEFAULT_KEEP_ALIVE_S
 from reference_impl.core.aiohttp_transport import AiohttpTransport
-from reference_impl.core.direct_transport import IDLE_KEEPALIVE_S
 from reference_impl.core.http1_transport import Http1Transport
 
 pytestmark = pytest.mark.timeout(60)

@@ -43,6 +43,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from akto_wire import IDLE_KEEPALIVE_S
 from harness.fakes import FAKE_KEEP_ALIVE_S
 from harness.fakes.truefoundry_gateway.guardrails import (
     Contract,
@@ -139,7 +140,7 @@ class TfyGateway:
         # keepalive_expiry below uvicorn's 5 s keep-alive, which hosts the guardrail endpoints it calls.
         self.http = httpx.AsyncClient(timeout=httpx.Timeout(600.0), trust_env=False,
                                       limits=httpx.Limits(max_connections=200, max_keepalive_connections=50,
-                                                          keepalive_expiry=4.0))
+                                                          keepalive_expiry=IDLE_KEEPALIVE_S))
 
     # ------------------------------------------------------------------------------------ the flow
 
