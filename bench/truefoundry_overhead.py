@@ -204,9 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                            timeout=10, trust_env=False)
         if check.status_code != 200 or check.json()["data"]["guardrailsResult"]["Allowed"] is not True:
             sys.exit(f"the engine did not allow the benchmark prompt: {check.status_code} {check.text[:300]}")
-        for name in ("endpoint", HTTPX, THIRD_PARTY):
-            if name not in urls:
-                continue
+        for name in [n for n in urls if n != "direct"]:
             check = httpx.post(urls[name], content=tfy_body, headers={"authorization": token}, timeout=10, trust_env=False)
             if check.status_code != 200 or (name != THIRD_PARTY and check.text != "{}"):
                 sys.exit(f"{name} did not allow the benchmark prompt: {check.status_code} {check.text[:300]}")

@@ -36,10 +36,6 @@ class IdleExpiringConnections:
         self.max_idle_s = max_idle_s
         self._idle_since: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
 
-    @property
-    def size(self) -> int:
-        return int(self._pool.size)
-
     def get_socket(self) -> Any:
         while True:
             sock = self._pool.get_socket()
@@ -56,10 +52,7 @@ class IdleExpiringConnections:
         self._idle_since.pop(sock, None)
         self._pool.release_socket(sock)
 
-    def close(self) -> None:
-        self._pool.close()
-
-    def __getattr__(self, name: str) -> Any:  # timeouts and the rest, as the wrapped pool has them
+    def __getattr__(self, name: str) -> Any:  # size, close, timeouts: as the wrapped pool has them
         return getattr(self._pool, name)
 
 
