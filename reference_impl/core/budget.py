@@ -10,12 +10,22 @@ the connector's hook first runs: under load the host queues requests before its 
 once: 40-130 ms here), and that queue is part of the wait the caller sees. The queue counted is at most
 half the timeout: the engine always keeps at least half of it, so a stale stamp (a replayed or loaded
 flow) or a hopelessly backed-up host never leaves the engine no time at all.
+
+A request is decided late when its budget runs more than :data:`DECISION_MARGIN_S` into the red. A call is
+charged the wall time until the connector stopped waiting: its deadline expired or the breaker cut it (both
+run on the host's event loop, so a loop too busy to run them when due shows here, and the engine client says
+so in the log), or its answer was read. What the host does with a decision afterwards (LiteLLM answering 50
+refusals one after another) is the host's time, not the decision's.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+
+#: How far past its timeout a request may be decided (issue 12: "within the timeout + 250 ms"): the time
+#: a host's busy event loop takes to run a decision that is due. Later than that, the log says so.
+DECISION_MARGIN_S = 0.25
 
 
 @dataclass
@@ -38,3 +48,8 @@ class RequestBudget:
 
     def charge(self, seconds: float) -> None:
         self.left_s -= seconds
+
+    @property
+    def late_by_s(self) -> float:
+        """How long after its deadline the request's last engine wait ended (0 when in time)."""
+        return max(-self.left_s, 0.0)

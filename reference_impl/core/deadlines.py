@@ -16,13 +16,14 @@ once (the breaker opened).
 from __future__ import annotations
 
 import asyncio
+import time
 from types import TracebackType
 
 
 class Deadline:
     """One waiting call: its task, when it must be decided, and whether it was expired or cut."""
 
-    __slots__ = ("owner", "task", "at", "cancelling", "expired", "cut")
+    __slots__ = ("owner", "task", "at", "cancelling", "expired", "cut", "expired_at")
 
     def __init__(self, owner: "Deadlines", task: asyncio.Task[object], at: float) -> None:
         self.owner = owner
@@ -32,6 +33,9 @@ class Deadline:
         self.expired = False
         #: Expired early because the breaker opened, not by its own deadline.
         self.cut = False
+        #: When it was expired (``time.monotonic()``): the moment the connector stopped waiting and the fail
+        #: mode decided, before the host's loop gets round to the task (50 refusals at once take a while).
+        self.expired_at: float | None = None
 
     def __enter__(self) -> "Deadline":
         return self
@@ -99,4 +103,5 @@ class Deadlines:
     @staticmethod
     def _expire(deadline: Deadline) -> None:
         deadline.expired = True
+        deadline.expired_at = time.monotonic()
         deadline.task.cancel()

@@ -33,7 +33,7 @@ from .direct_transport import DirectTransport, RawAnswer, TLSVerificationError
 from .background import BackgroundTasks
 from .breaker import CircuitBreaker
 from .deadlines import Deadlines
-from .budget import RequestBudget
+from .budget import DECISION_MARGIN_S, RequestBudget
 from .failure_log import FailureLog
 from .failmode import EngineFailure, FailureKind
 from .settings import EngineSettings
@@ -148,6 +148,13 @@ class EngineClient:
             url = self._urls[key] = str(self._http.base_url.join(path.lstrip("/")).copy_merge_params(dict(params)))
         return url
 
+    def _log_late_decision(self, budget: RequestBudget) -> None:
+        """The deadline was kept by the timer but not by the host: its event loop ran the decision late."""
+        self.failure_log.warning(
+            "late decision", "akto: a request was decided %.0f ms past its %gs engine deadline (more than the "
+            "%.0f ms allowed): the host's event loop was too busy to run the decision when it was due",
+            budget.late_by_s * 1000, self.settings.guardrail_timeout, DECISION_MARGIN_S * 1000)
+
     async def _post(self, url: str, envelope: EnvelopeSource, budget: RequestBudget | None = None) -> Any:
         try:
             return await self._post_once(url, envelope, budget)
@@ -192,7 +199,10 @@ class EngineClient:
             raise
         finally:
             if budget is not None:
-                budget.charge(time.monotonic() - started)
+                # Up to when the connector stopped waiting: the expiry or the breaker's cut, else now.
+                budget.charge((deadline.expired_at or time.monotonic()) - started)
+                if budget.late_by_s > DECISION_MARGIN_S:
+                    self._log_late_decision(budget)
         self.breaker.on_answer()
         if answer.status in (401, 403):
             raise EngineFailure(FailureKind.AUTH, f"engine refused credentials ({answer.status})", status=answer.status)

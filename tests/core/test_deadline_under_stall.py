@@ -1,10 +1,12 @@
 """The engine client under a stall, on a real hanging socket: the breaker's opening decides every call
 still waiting at once, the request's deadline starts at the host's arrival stamp, and a decision made at
-once builds no envelope (issue 12.1)."""
+once builds no envelope, and a decision the host's busy event loop runs past the timeout + 250 ms is
+logged (issue 12.1)."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Any, AsyncIterator
 
@@ -14,7 +16,7 @@ from akto_wire import Envelope
 from reference_impl.core import EngineClient, EngineFailure, EngineSettings, FailureKind
 from reference_impl.core.aiohttp_transport import AiohttpTransport
 from reference_impl.core.breaker import BreakerState
-from reference_impl.core.budget import RequestBudget
+from reference_impl.core.budget import DECISION_MARGIN_S, RequestBudget
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -43,10 +45,11 @@ async def _client(url: str, failures: int) -> EngineClient:
     return EngineClient(settings, transport=AiohttpTransport.for_settings(settings))
 
 
-async def _timed_check(client: EngineClient, envelope: Any = ENVELOPE) -> tuple[float, FailureKind | None]:
+async def _timed_check(client: EngineClient, envelope: Any = ENVELOPE,
+                       budget: RequestBudget | None = None) -> tuple[float, FailureKind | None]:
     started = time.monotonic()
     try:
-        await client.check(envelope)
+        await client.check(envelope, budget=budget)
         return time.monotonic() - started, None
     except EngineFailure as failure:
         return time.monotonic() - started, failure.kind
@@ -114,3 +117,40 @@ def test_a_call_decided_at_once_builds_no_envelope() -> None:
     first, second = asyncio.run(run())
     assert first[1] is second[1] is FailureKind.TIMEOUT and second[0] < 0.05
     assert built == [1]
+
+
+def _busy(seconds: float) -> None:
+    """Hold the event loop, as a host busy with other requests does (CPU, not a sleep)."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        pass
+
+
+async def _decide_with_the_loop_held_at_the_deadline(held_s: float) -> tuple[float, RequestBudget]:
+    """One budgeted call to a hanging engine; from just before its deadline the loop is held ``held_s``."""
+    server, url = await _hanging_engine()
+    client = await _client(url, failures=3)
+    budget = client.budget()
+    try:
+        asyncio.get_running_loop().call_later(TIMEOUT_S - 0.05, _busy, held_s)
+        waited, kind = await _timed_check(client, budget=budget)
+        assert kind is FailureKind.TIMEOUT
+        return waited, budget
+    finally:
+        await client.aclose()
+        server.close()
+
+
+@pytest.mark.parametrize(("held_s", "late"), [(0.6, True), (0.0, False)])
+def test_a_decision_the_host_runs_late_is_logged(held_s: float, late: bool, caplog: pytest.LogCaptureFixture) -> None:
+    """The timer fires on time, but a host whose loop is held runs the decision late: the log says by how much.
+    The control (nothing holds the loop) is decided in time and logs nothing of the kind."""
+    caplog.set_level(logging.WARNING, "akto.connector")
+    waited, budget = asyncio.run(_decide_with_the_loop_held_at_the_deadline(held_s))
+    lines = [record.getMessage() for record in caplog.records if "past its" in record.getMessage()]
+    if late:
+        assert waited >= TIMEOUT_S + held_s - 0.06 and budget.late_by_s > DECISION_MARGIN_S, (waited, budget)
+        assert len(lines) == 1 and "engine deadline" in lines[0] and "too busy" in lines[0], lines
+    else:
+        assert waited < TIMEOUT_S + DECISION_MARGIN_S and budget.late_by_s < DECISION_MARGIN_S, (waited, budget)
+        assert lines == []

@@ -5,12 +5,17 @@ both fail modes (the egress addon's response phase does not wait a second timeou
 has seen the stall, later requests are decided at once). Then the engine recovers, and the breaker's
 half-open probe closes it: requests are checked by the engine again.
 
-Measured at the client, a request's time is the decision plus what the host does after it, so the test
-first sends the same 50 agents with a healthy engine and counts the host's own slowest answer in: under
-fail_open a decided request still goes on to the LLM (the whole healthy path minus the engine call), so
-the bound is the timeout + 250 ms + that slowest healthy answer; under fail_closed only an answer
-follows, so the bound is the timeout + the larger of 250 ms and that answer (a busy CI machine: hundreds
-of ms for 50 at once, which no deadline can remove).
+Two measures, because a request's time at the client is more than its decision:
+- **the decision**, measured where the connector makes it: the shared core charges each request's engine
+  wait from the host's arrival stamp until the connector stopped waiting (its deadline's timer or the
+  breaker's cut ran on the host's loop, or the answer was read), and logs every request decided more than
+  250 ms past its timeout (``tests/core/test_deadline_under_stall.py`` shows that line appears when a
+  host's loop runs the timer late). No such line may appear here.
+- **the answer at the client**: the decision plus what the host does before and after it (its intake, then
+  under fail_open the LLM call and the answer, under fail_closed the refusal: LiteLLM spends about as much
+  CPU answering a refusal as a whole healthy request). So the test first sends the same 50 agents with a
+  healthy engine, and the bound is the timeout + 250 ms + that run's slowest answer, the host's own time for
+  50 at once. A request that waited a second timeout (the original bug) is well past it.
 """
 
 from __future__ import annotations
@@ -94,7 +99,7 @@ def test_stalled_engine_decides_every_request_within_timeout(name: str, fail_mod
     healthy = run_agents(instance)
     assert {status for status, _ in healthy} == {connector.answers.passed}
     healthy_slowest = max(seconds for _, seconds in healthy)
-    margin_s = MARGIN_S + healthy_slowest if fail_mode == "fail_open" else max(MARGIN_S, healthy_slowest)
+    margin_s = MARGIN_S + healthy_slowest
     akto.client.reset()
     akto.client.add_fault(HANG)
     results = run_agents(instance)
@@ -103,8 +108,11 @@ def test_stalled_engine_decides_every_request_within_timeout(name: str, fail_mod
     assert statuses == {expected}, f"{name} {fail_mode}: statuses {statuses}"
     # 150 failed decisions, a handful of log lines: repeats of a kind are folded (issue 11.10).
     # The whole log: LiteLLM writes a traceback per 503 of its own, which buries ours in a short tail.
-    failure_lines = [line for line in instance.log_tail(1_000_000).splitlines() if "failed (timeout)" in line]
+    log_lines = instance.log_tail(1_000_000).splitlines()
+    failure_lines = [line for line in log_lines if "failed (timeout)" in line]
     assert 1 <= len(failure_lines) <= 6, f"{len(failure_lines)} failure lines for {len(results)} requests"
+    # Decided where the connector decides: none ran more than 250 ms past its deadline.
+    late_lines = [line for line in log_lines if "engine deadline" in line and "too busy" in line]
     # Request verdict calls only: under fail_open the passed requests' post-call ingestion also reaches the
     # engine (in the background, bounded; LiteLLM's post_call entry sends guardrails=true and ingest_data=true
     # with the LLM's answer), and is not what the breaker short-circuits. (The egress addon's request check
@@ -117,6 +125,7 @@ def test_stalled_engine_decides_every_request_within_timeout(name: str, fail_mod
     print(within)  # shown with -s or on failure: the measured figures
     # The breaker saw the stall: far fewer engine calls than requests reached the engine.
     assert engine_calls < len(results), f"every request waited on the engine: no breaker ({within})"
+    assert not late_lines, f"decided later than the timeout + {MARGIN_S}s: {late_lines} ({within})"
     assert slowest <= instance.timeout_s + margin_s, f"{within}\n{instance.log_tail()}"
 
 
