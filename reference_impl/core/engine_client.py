@@ -149,7 +149,7 @@ class EngineClient:
         return url
 
     def _log_late_decision(self, budget: RequestBudget) -> None:
-        """The deadline was kept by the timer but not by the host: its event loop ran the decision late."""
+        """The deadline was due in time, but the host's busy event loop ran its expiry (or read the answer) late."""
         self.failure_log.warning(
             "late decision", "akto: a request was decided %.0f ms past its %gs engine deadline (more than the "
             "%.0f ms allowed): the host's event loop was too busy to run the decision when it was due",
