@@ -23,18 +23,18 @@ from types import TracebackType
 class Deadline:
     """One waiting call: its task, when it must be decided, and whether it was expired or cut."""
 
-    __slots__ = ("owner", "task", "at", "cancelling", "expired", "cut", "expired_at")
+    __slots__ = ("owner", "task", "at", "cancelling", "cut", "expired_at")
 
     def __init__(self, owner: "Deadlines", task: asyncio.Task[object], at: float) -> None:
         self.owner = owner
         self.task = task
         self.at = at
         self.cancelling = task.cancelling()
-        self.expired = False
         #: Expired early because the breaker opened, not by its own deadline.
         self.cut = False
-        #: When it was expired (``time.monotonic()``): the moment the connector stopped waiting and the fail
-        #: mode decided, before the host's loop gets round to the task (50 refusals at once take a while).
+        #: When it was expired (``time.monotonic()``; None while it is not): the moment the connector stopped
+        #: waiting and the fail mode decided, before the host's loop gets round to the task (50 refusals at
+        #: once take a while).
         self.expired_at: float | None = None
 
     def __enter__(self) -> "Deadline":
@@ -43,7 +43,7 @@ class Deadline:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         """The call ended: an expiry's cancellation becomes ``TimeoutError`` (and only ours is taken back)."""
         self.owner._waiting.discard(self)
-        if self.expired and self.task.uncancel() <= self.cancelling and exc_type is asyncio.CancelledError:
+        if self.expired_at is not None and self.task.uncancel() <= self.cancelling and exc_type is asyncio.CancelledError:
             raise TimeoutError from exc
 
 
@@ -76,7 +76,7 @@ class Deadlines:
     def cut_all(self) -> None:
         """Expire every call still waiting, now."""
         for deadline in self._waiting:
-            if not deadline.expired:
+            if deadline.expired_at is None:
                 deadline.cut = True
                 self._expire(deadline)
 
@@ -88,7 +88,7 @@ class Deadlines:
         now = loop.time()
         earliest = None
         for deadline in self._waiting:
-            if deadline.expired:
+            if deadline.expired_at is not None:
                 continue
             if deadline.at <= now:
                 self._expire(deadline)
@@ -102,6 +102,5 @@ class Deadlines:
 
     @staticmethod
     def _expire(deadline: Deadline) -> None:
-        deadline.expired = True
         deadline.expired_at = time.monotonic()
         deadline.task.cancel()

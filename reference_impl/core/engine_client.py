@@ -200,7 +200,8 @@ class EngineClient:
         finally:
             if budget is not None:
                 # Up to when the connector stopped waiting: the expiry or the breaker's cut, else now.
-                budget.charge((deadline.expired_at or time.monotonic()) - started)
+                ended = deadline.expired_at if deadline.expired_at is not None else time.monotonic()
+                budget.charge(ended - started)
                 if budget.late_by_s > DECISION_MARGIN_S:
                     self._log_late_decision(budget)
         self.breaker.on_answer()
