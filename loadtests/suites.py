@@ -13,7 +13,7 @@ from typing import Iterable, Iterator
 
 import httpx
 
-from harness.connectors import Connector, ConnectorConfig, registry
+from harness.connectors import Connector, ConnectorConfig, ConnectorInstance, registry
 from harness.engine import EngineNamespace, EngineProcess
 from harness.fakes.llm import FakeLLMServer
 from harness.payloads import ALLOW_PROMPT, BLOCK_PROMPT
@@ -21,6 +21,7 @@ from mock_akto.profiles import (DEFAULT_GUARDRAILS_CLIENT_TIMEOUT_MS, DEFAULT_PR
                                 MIN_GUARDRAILS_CLIENT_TIMEOUT_MS)
 from loadtests.engine_mix import engine_scenarios
 from loadtests.gate import Budget
+from loadtests.host_logs import print_connector_log_lines
 from loadtests.runner import run_locust
 from loadtests.targets import Target, custom_target
 from loadtests.users import Scenario, user_class
@@ -134,7 +135,7 @@ def timeout_scenarios(connector: Connector, targets: dict[tuple[str, str], Targe
 
 
 def start_instances(connector: Connector, namespaces: dict[str, EngineNamespace], timeout_s: int,
-                    stack: ExitStack) -> dict[tuple[str, str], Target]:
+                    stack: ExitStack) -> dict[tuple[str, str], ConnectorInstance]:
     """One connector instance per (fail mode, engine namespace), started side by side from the registry's
     description (a LiteLLM proxy takes seconds), all forwarding to one fake LLM; stopped with ``stack``."""
     unavailable = connector.available()
@@ -145,7 +146,7 @@ def start_instances(connector: Connector, namespaces: dict[str, EngineNamespace]
     with ThreadPoolExecutor(max_workers=len(keys)) as pool:
         futures = {key: pool.submit(connector.start, ConnectorConfig(fail_mode=key[0], timeout_s=timeout_s),
                                     namespaces[key[1]], llm) for key in keys}
-    targets: dict[tuple[str, str], Target] = {}
+    instances: dict[tuple[str, str], ConnectorInstance] = {}
     failures: list[BaseException] = []
     for key, future in futures.items():
         try:
@@ -154,10 +155,10 @@ def start_instances(connector: Connector, namespaces: dict[str, EngineNamespace]
             failures.append(exc)
             continue
         stack.callback(instance.stop)
-        targets[key] = instance.target
+        instances[key] = instance
     if failures:
         raise failures[0]
-    return targets
+    return instances
 
 
 def warm_up(targets: Iterable[Target], *, timeout_s: float, requests: int = 3) -> None:
@@ -208,7 +209,8 @@ def run_timeout_suite(args: argparse.Namespace) -> int:
                                        match={"body_contains": marker, "direction": "request"})
         down.client.add_fault("down")
         namespaces = {"slow": slow, "gateway-off": gateway_off, "down": down}
-        targets = start_instances(connector, namespaces, timeout_s, stack)
+        instances = start_instances(connector, namespaces, timeout_s, stack)
+        targets = {key: instance.target for key, instance in instances.items()}
         warm_up(targets.values(), timeout_s=3 * timeout_s + 5)
         scenarios, budgets = timeout_scenarios(connector, targets, timeout_s=timeout_s, delta_ms=delta,
                                                margin_ms=margin, gateway_ms=gateway_ms)
@@ -219,6 +221,8 @@ def run_timeout_suite(args: argparse.Namespace) -> int:
                  for s in scenarios]
         result = run_locust(users, users=args.users, run_time_s=args.run_time, budgets=budgets,
                             stop_timeout_s=network_timeout)
+        if result.exit_code:
+            print_connector_log_lines(instances)
         return result.exit_code
 
 

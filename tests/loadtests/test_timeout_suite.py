@@ -1,11 +1,17 @@
 """The timeout suite through a real connector: each request lands on the right side of the engine timeout.
 
-A 1 s connector timeout (instead of the default 5 s) keeps the run short; the engine delays are 0.8 s and
-1.2 s, and Akto's gateway gives up on the slow guardrails-service at 600 ms (its 3 s under 5 s, scaled).
-The allowed lateness is 750 ms here rather than the suite's 250 ms, because other tests share the two
-cores; the lower bounds (the connector really waited) and the statuses (which side of the timeout) need
-no margin, and the gateway's answer must still come before the connector's own timeout. Locust runs in its own process. The statuses come from the connector's registered
-``answers``, the same description the suite itself reads.
+A 1 s connector timeout (instead of the default 5 s) keeps the run short; the engine delays are 0.6 s and
+1.4 s, and Akto's gateway gives up on the slow guardrails-service at 600 ms (its 3 s under 5 s, scaled).
+
+Other tests share the two cores, so both sides get room the suite's defaults (250 ms late, delays 200 ms
+off the timeout) do not give: the allowed lateness is 750 ms, and the delays are 400 ms off the timeout.
+The timeout counts from the host's arrival stamp, and six LiteLLM proxies beside Locust took up to 300 ms
+of their own around an engine call here (in one CI run, 200 ms was too tight for one "below" request of
+eight). The lower bounds (the connector really waited) and the statuses (which side of the timeout) need
+no margin, and the gateway's answer must still come before the connector's own timeout.
+
+Locust runs in its own process. The statuses come from the connector's registered ``answers``, the same
+description the suite itself reads.
 """
 
 from __future__ import annotations
@@ -29,8 +35,9 @@ def test_fail_modes_land_on_the_right_side_of_the_timeout(akto_engine, name: str
     connector = registry.get(name)
     if connector.available():
         pytest.skip(connector.available())
-    argv = [sys.executable, "-m", "loadtests", "timeout", "--connector", name, "--engine-url",
-            akto_engine.url, "--timeout", "1", "--margin-ms", "750", "--users", "16", "--run-time", "4"]  # 16: one per scenario
+    argv = [sys.executable, "-m", "loadtests", "timeout", "--connector", name, "--engine-url", akto_engine.url,
+            "--timeout", "1", "--margin-ms", "750", "--delta-ms", "400",
+            "--users", "16", "--run-time", "4"]  # 16 users: one per scenario
     # LiteLLM starts six proxies (about 6 s each on an idle machine, minutes on a loaded one).
     result = subprocess.run(argv, cwd=REPO_ROOT, capture_output=True, text=True,
                             timeout=360 if name == "litellm" else 75,
@@ -39,7 +46,7 @@ def test_fail_modes_land_on_the_right_side_of_the_timeout(akto_engine, name: str
     assert result.returncode == 0, output
     answers = connector.answers
     for mode, gave_up in (("fail_closed", answers.unreachable), ("fail_open", answers.passed)):
-        assert f"PASS  {name}/{mode}/below [{answers.blocked}]: p0 >= 800 ms" in output  # the verdict came back
+        assert f"PASS  {name}/{mode}/below [{answers.blocked}]: p0 >= 600 ms" in output  # the verdict came back
         assert f"PASS  {name}/{mode}/above [{gave_up}]: p0 >= 1000 ms" in output  # waited the full timeout
         assert f"PASS  {name}/{mode}/above [{gave_up}]: p100 <= 1750 ms" in output  # and not much longer
         assert f"PASS  {name}/{mode}/down [{gave_up}]: p100 <= 750 ms" in output
