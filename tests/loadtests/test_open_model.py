@@ -47,7 +47,12 @@ def test_without_stalls_both_models_report_the_configured_lognormal_percentiles(
         measured = report[model]
         assert measured["count"] >= 1000, report
         assert within(measured["p50_ms"], 300.0), (model, report)
-        assert within(measured["p99_ms"], 420.0), (model, report)
+        # The p99 is corrected by the overhead's p50 only; its tail, measured at the same time by the twin
+        # against a fixed 300 ms, may add on top when the other tests load the cores (a full run read
+        # 448.9 ms against 441 with the p50 alone). Never below: the delay itself cannot get shorter.
+        reference = report["reference"][model]
+        overhead_tail = reference["p99_ms"] - reference["p50_ms"]
+        assert 0.95 * 420.0 <= measured["p99_ms"] <= 1.05 * 420.0 + overhead_tail, (model, overhead_tail, report)
 
 
 def test_a_periodic_stall_is_in_the_open_models_p99_and_missing_from_the_closed_loops(akto_engine, tmp_path) -> None:
