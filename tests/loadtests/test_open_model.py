@@ -66,9 +66,10 @@ def test_a_periodic_stall_is_in_the_open_models_p99_and_missing_from_the_closed_
     assert expected > 900, report  # the schedule put more than 1% of requests in a stall
     # The open model's p99 is the stall, as the schedule says it must be: never under it, and over it only by
     # the burst the stall's end releases (about 100 answers at once through the engine and one Locust
-    # process). Expected 1,000 ms: read 1,003 quiet, 1,023 beside two CPU hogs, 1,120 in a full run beside
-    # the other worker's LiteLLM proxies. A request that met the stall twice (a retry) would read 2,000.
-    assert 0.95 * expected <= report["open"]["p99_ms"] <= 1.25 * expected, report
+    # process, counted from their scheduled starts). Expected 1,000 ms: read 1,003 quiet, 1,023 beside two
+    # CPU hogs, 1,120 and 1,302 in full runs beside the other worker's LiteLLM proxies. A request that met
+    # the stall twice (a retry) would read 2,000.
+    assert 0.95 * expected <= report["open"]["p99_ms"] <= 1.5 * expected, report
     assert 0.05 <= report["open_share_over_half_stall"] <= 0.15, report
     # The closed loop saw the stalls (a few users each waited a full second) yet its p99 omits them: its
     # users stopped sending while the engine stalled, so the slow samples are a few among thousands.
