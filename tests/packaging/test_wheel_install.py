@@ -238,6 +238,18 @@ def test_a_shipped_locustfile_runs_from_the_wheel(installed: Installed) -> None:
         assert Path(located).resolve().is_relative_to(installed.venv.resolve()), located
     run = installed.run(installed.bin / "python", "-m", "locust", "-f", path.stdout.strip(), "--headless", "-u", "2",
                         "-t", "3", "--budget", budget.stdout.strip(), "--akto-report", "report.html", timeout=90)
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    assert "budgets (exact timings)" in run.stdout + run.stderr
+    output = run.stdout + run.stderr
+    assert "budgets (exact timings)" in output, output[-3000:]
+    # Every bound of the shipped file was checked: (request, bound, result) per row of the budget table.
+    rows = [[cell.strip() for cell in line.split("│")[1:-1]] for line in output.splitlines() if line.count("│") == 6]
+    checked = [(request, bound, result) for request, bound, _limit, _measured, result in rows if result in ("held", "BROKE")]
+    assert [(request, bound) for request, bound, _ in checked] == [
+        ("*", "count"), ("*", "p99"), ("*", "error rate"), ("allow [200]", "count"), ("allow [200]", "p50"),
+        ("allow [200]", "p99.9"), ("block [200]", "count"), ("block [200]", "p99")], output[-3000:]
+    # This is about the wheel, not the machine: the counts and the error rate must hold, and the exit code must
+    # follow the table. A latency bound may break when the other test worker loads the two cores (a full run
+    # read two block requests at 560-620 ms among 72). The gate's own pass and fail are in test_budgets.py.
+    broken = [(request, bound) for request, bound, result in checked if result == "BROKE"]
+    assert all(bound in ("p50", "p99", "p99.9") for _, bound in broken), output[-3000:]
+    assert run.returncode == (1 if broken else 0), output[-3000:]
     assert "Latency over time" in (installed.workdir / "report.html").read_text()
