@@ -45,10 +45,12 @@ chromium:
 	      || echo "could not install chromium: the browser tests (tests/ui) will be skipped"; \
 	  else echo "chromium is missing (apt-get install chromium as root): the browser tests (tests/ui) will be skipped"; fi; }
 
-## make test: every test, over real sockets on loopback. Parallel (xdist), each test with a deadline.
+## make test: every test, over real sockets on loopback, each with a deadline. Parallel (xdist), then the
+## load runs timed at their client (marker timed_load) one at a time, alone on the machine.
 test: venvs chromium
 	$(MITM_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/mitm_unit $(PYTEST_ARGS)
-	$(VENV)/bin/python -m pytest -q -n 2 --dist loadgroup --ignore=tests/mitm_unit $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest -q -n 2 --dist loadgroup --ignore=tests/mitm_unit -m "not timed_load" $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest -q --ignore=tests/mitm_unit -m timed_load $(PYTEST_ARGS)
 
 ## make test-docker: the Docker tests (compose stack from outside, akto_container) on a real Docker engine;
 ## installs and starts Docker when it can, and where it cannot, says so in one line and passes.

@@ -42,11 +42,10 @@ CONNECTORS = [
     pytest.param("truefoundry"),
 ]
 
-# One worker runs these one after another (``--dist loadgroup``), in the group every timed load run shares
-# (also tests/loadtests/test_open_model.py and test_timeout_suite.py): each is 50 agents against a host on
-# a 2-core machine, and two load runs at once (the LiteLLM proxy saturating a core beside another host)
-# measure the contention between them, not the connector's deadline. The bound itself is unchanged.
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(180), pytest.mark.xdist_group("timed-load")]
+# ``timed_load``: `make test` runs these after the parallel tests, one at a time. Each is 50 agents against a
+# host on a 2-core machine; beside another test (a LiteLLM proxy saturating a core) it would measure the
+# contention between them, not the connector's deadline. The bound itself is unchanged.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(180), pytest.mark.timed_load]
 
 
 async def _agents(instance: ConnectorInstance, agents: int, rounds: int) -> list[tuple[int, float]]:

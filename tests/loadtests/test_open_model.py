@@ -17,9 +17,9 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-# One after the other, in the group every timed load run shares (also tests/core/test_stall_under_load.py
-# and test_timeout_suite.py): two timing runs side by side on two cores would measure each other.
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(90), pytest.mark.xdist_group("timed-load")]
+# ``timed_load``: `make test` runs these after the parallel tests, one at a time: a timing run beside other
+# tests on two cores would measure them too.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(90), pytest.mark.timed_load]
 
 
 def compare(engine_url: str, tmp_path: Path, *args: str) -> dict:

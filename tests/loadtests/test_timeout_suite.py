@@ -36,9 +36,9 @@ MARGIN_MS = 750
 GATEWAY_MS = 1200
 
 
-# In the group every timed load run shares (also tests/core/test_stall_under_load.py and
-# test_open_model.py): six LiteLLM proxies beside another load run would measure each other.
-@pytest.mark.xdist_group("timed-load")
+# ``timed_load``: `make test` runs these after the parallel tests, one at a time (six LiteLLM proxies and
+# Locust beside other tests would measure them too).
+@pytest.mark.timed_load
 @pytest.mark.parametrize("name", ["truefoundry", pytest.param("egress", marks=pytest.mark.mitm),
                                   pytest.param("litellm", marks=pytest.mark.litellm)])
 def test_fail_modes_land_on_the_right_side_of_the_timeout(akto_engine, name: str) -> None:
